@@ -1,0 +1,1 @@
+"""Market state, rule evaluation and alert delivery."""

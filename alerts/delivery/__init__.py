@@ -1,0 +1,1 @@
+"""Alert delivery: one module per receiver."""

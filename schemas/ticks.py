@@ -1,0 +1,53 @@
+"""Ticks as they arrive on the `ticks` topic: the first stage of the flow."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+
+def _parse_ts(value: Any) -> Any:
+    """Accept epoch milliseconds (int, or a string of digits) beside ISO-8601."""
+    if isinstance(value, bool):
+        raise TypeError("ts must be ISO-8601 with an offset or epoch milliseconds")
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value / 1000.0, tz=UTC)
+    if isinstance(value, str) and value.strip().isdigit():
+        return datetime.fromtimestamp(int(value) / 1000.0, tz=UTC)
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_parse_ts)]
+
+
+class Tick(BaseModel):
+    """One trade or quote of one instrument."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    symbol: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-^]+$")
+    price: float = Field(gt=0)
+    ts: Timestamp
+    volume: float | None = Field(default=None, ge=0)
+    seq: int | None = Field(default=None, ge=0)
+
+    @field_validator("price", "volume")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    @field_validator("ts")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("ts needs a UTC offset, e.g. 2025-09-18T10:00:00+08:00")
+        return value.astimezone(UTC)
+
+    @property
+    def ts_ms(self) -> int:
+        return int(self.ts.timestamp() * 1000)

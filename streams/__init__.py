@@ -1,0 +1,1 @@
+"""The Faust app, its agents and topics, the CLI and the embedded dev infrastructure."""

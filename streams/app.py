@@ -1,0 +1,62 @@
+"""The Faust app, built from Settings: consumes ticks, hands batches to the engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from redis.asyncio import Redis
+
+from alerts.delivery.kafka import KafkaPublisher
+from alerts.engine import Engine, Topics
+from alerts.rules import DailyMoveRule
+from alerts.state import StateStore
+from schemas.settings import Settings
+from streams import agents
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def default_rules(settings: Settings) -> list[DailyMoveRule]:
+    rung = settings.daily_gain_pct
+    return [DailyMoveRule(name=f"daily_gain_{rung:g}pct", rungs=(rung,))]
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A Faust app that declares no topics itself (they come from `tickwatch topics`)."""
+    app = faust.App(
+        settings.app_id,
+        broker=";".join(f"kafka://{host}" for host in settings.bootstrap_servers),
+        store="memory://",
+        autodiscover=False,
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        web_enabled=settings.web_enabled,
+        web_port=settings.web_port,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
+        broker_rebalance_timeout=settings.session_timeout_s,
+        broker_commit_interval=settings.commit_interval_s,
+        consumer_auto_offset_reset="earliest",
+    )
+    ticks = app.topic(settings.topic_ticks, key_serializer="raw", value_serializer="raw")
+
+    async def make_engine() -> Engine:
+        redis = Redis.from_url(settings.redis_url or DEFAULT_REDIS_URL)
+        await redis.ping()
+        return Engine(
+            StateStore(redis, settings.key_prefix),
+            KafkaPublisher(settings.kafka_bootstrap, client_id=f"{settings.app_id}-alerts"),
+            default_rules(settings),
+            Topics(alerts=settings.topic_alerts, dead_letters=settings.topic_dlq),
+        )
+
+    agents.register(app, ticks, settings, make_engine)
+    return app
+
+
+def run_worker(settings: Settings) -> Any:
+    """Run one worker until SIGINT/SIGTERM (Faust's own worker loop)."""
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    return worker.execute_from_commandline()

@@ -1,0 +1,144 @@
+"""The embedded Kafka-protocol broker: librdkafka's mock cluster, in its own process.
+
+librdkafka (shipped inside the confluent-kafka wheel) can run a mock cluster that
+speaks the Kafka wire protocol on 127.0.0.1, with consumer groups, offsets and
+transactions. It has no CreateTopics API, so every topic is created here up front.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams.topics import TopicSpec
+
+
+class BrokerError(Exception):
+    """The embedded broker could not start."""
+
+
+def _librdkafka() -> ctypes.CDLL:
+    import confluent_kafka
+
+    libs = Path(confluent_kafka.__file__).parent.parent / "confluent_kafka.libs"
+    found = sorted(glob.glob(str(libs / "librdkafka*.so*")))
+    if not found:
+        raise BrokerError(f"no librdkafka in {libs}; is confluent-kafka installed from a wheel?")
+    lib = ctypes.CDLL(found[0])
+    lib.rd_kafka_conf_new.restype = ctypes.c_void_p
+    lib.rd_kafka_conf_set.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_char_p,
+        ctypes.c_char_p,
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+    ]
+    lib.rd_kafka_new.restype = ctypes.c_void_p
+    lib.rd_kafka_new.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+    lib.rd_kafka_mock_cluster_new.restype = ctypes.c_void_p
+    lib.rd_kafka_mock_cluster_new.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    lib.rd_kafka_mock_cluster_bootstraps.restype = ctypes.c_char_p
+    lib.rd_kafka_mock_cluster_bootstraps.argtypes = [ctypes.c_void_p]
+    lib.rd_kafka_mock_topic_create.restype = ctypes.c_int
+    lib.rd_kafka_mock_topic_create.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_int,
+    ]
+    return lib
+
+
+class MockCluster:
+    """A running mock cluster in this process; it lives as long as the object."""
+
+    def __init__(self, brokers: int = 1) -> None:
+        self._lib = _librdkafka()
+        errstr = ctypes.create_string_buffer(512)
+        conf = self._lib.rd_kafka_conf_new()
+        self._lib.rd_kafka_conf_set(conf, b"log_level", b"3", errstr, len(errstr))
+        # A producer handle owns the cluster; it never produces anything itself.
+        self._handle = self._lib.rd_kafka_new(0, conf, errstr, len(errstr))
+        if not self._handle:
+            raise BrokerError(f"librdkafka refused a handle: {errstr.value.decode()}")
+        self._cluster = self._lib.rd_kafka_mock_cluster_new(self._handle, brokers)
+        if not self._cluster:
+            raise BrokerError("librdkafka could not start a mock cluster")
+
+    @property
+    def bootstrap(self) -> str:
+        return str(self._lib.rd_kafka_mock_cluster_bootstraps(self._cluster).decode())
+
+    def create_topic(self, name: str, partitions: int) -> None:
+        err = self._lib.rd_kafka_mock_topic_create(self._cluster, name.encode(), partitions, 1)
+        if err:
+            raise BrokerError(f"could not create topic {name!r} (librdkafka error {err})")
+
+
+def serve(topics: Sequence[TopicSpec], brokers: int, bootstrap_file: Path | None = None) -> None:
+    """Run a mock cluster with these topics until SIGINT or SIGTERM."""
+    cluster = MockCluster(brokers)
+    for spec in topics:
+        cluster.create_topic(spec.name, spec.partitions)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if bootstrap_file is not None:
+        partial = bootstrap_file.with_suffix(".partial")
+        partial.write_text(cluster.bootstrap)
+        partial.replace(bootstrap_file)
+    print(f"tickwatch broker: Kafka-protocol broker at {cluster.bootstrap}", flush=True)
+    for spec in topics:
+        print(f"  topic {spec.name} ({spec.partitions} partitions)", flush=True)
+    while not stop.wait(0.5):
+        pass
+
+
+@dataclass
+class BrokerProcess:
+    """An embedded broker running as a child process (so workers can die around it)."""
+
+    process: subprocess.Popen[bytes]
+    bootstrap: str
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def spawn_broker(
+    topics: Sequence[TopicSpec], brokers: int = 1, timeout_s: float = 20.0
+) -> BrokerProcess:
+    """Start `tickwatch broker` in a child process and return once it listens."""
+    folder = tempfile.mkdtemp(prefix="tickwatch-broker-")
+    bootstrap_file = Path(folder) / "bootstrap"
+    args = [sys.executable, "-m", "streams.cli", "broker", "--brokers", str(brokers)]
+    args += ["--bootstrap-file", str(bootstrap_file)]
+    for spec in topics:
+        args += ["--topic", f"{spec.name}:{spec.partitions}"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + timeout_s
+    while not bootstrap_file.exists():
+        if process.poll() is not None:
+            raise BrokerError(f"the embedded broker exited with code {process.returncode}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise BrokerError("the embedded broker did not start in time")
+        time.sleep(0.05)
+    return BrokerProcess(process, bootstrap_file.read_text().strip())

@@ -1,0 +1,126 @@
+"""The `tickwatch` command: broker, topics, worker, replay, tail and demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from schemas.errors import TickwatchError
+from schemas.settings import load_settings
+from streams.topics import TopicSpec, topic_specs
+
+
+def _topic_arg(text: str) -> TopicSpec:
+    name, _, partitions = text.partition(":")
+    if not name or not partitions.isdigit() or int(partitions) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME:PARTITIONS")
+    return TopicSpec(name, int(partitions))
+
+
+def _speed_arg(text: str) -> float:
+    try:
+        speed = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if speed <= 0:
+        raise argparse.ArgumentTypeError("must be above 0")
+    return speed
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tickwatch",
+        description="Real-time market alerts from exchange tick streams. "
+        "Configure with TICKWATCH_* variables (see README).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    broker = sub.add_parser("broker", help="run the embedded Kafka-protocol broker")
+    broker.add_argument("--brokers", type=int, default=1, help="number of brokers (default 1)")
+    broker.add_argument(
+        "--topic",
+        type=_topic_arg,
+        action="append",
+        metavar="NAME:PARTITIONS",
+        help="topics to create (default: every tickwatch topic)",
+    )
+    broker.add_argument("--bootstrap-file", type=Path, help="write the bootstrap address here")
+
+    sub.add_parser("topics", help="create tickwatch's topics on a real Kafka cluster")
+    sub.add_parser("worker", help="run a worker: ticks in, market state in Redis, alerts out")
+
+    replay = sub.add_parser("replay", help="publish a tick file (CSV or JSONL) to the ticks topic")
+    replay.add_argument("file", type=Path)
+    replay.add_argument(
+        "--speed", type=_speed_arg, help="replay at this factor of real time (default: max)"
+    )
+
+    tail = sub.add_parser("tail", help="print alerts as they arrive")
+    tail.add_argument("--json", action="store_true", help="JSON lines instead of text")
+    tail.add_argument("--from-beginning", action="store_true", help="start at the oldest alert")
+
+    demo = sub.add_parser("demo", help="run the whole pipeline on embedded infrastructure")
+    demo.add_argument("--ticks", type=Path, help="tick file to replay (default: bundled)")
+    demo.add_argument("--alerts-out", type=Path, help="also write alerts here as JSON lines")
+    demo.add_argument("--keep-running", action="store_true", help="keep running after replay")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except TickwatchError as error:
+        print(f"tickwatch {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "broker":
+        from streams.broker import serve
+
+        serve(args.topic or topic_specs(settings), args.brokers, args.bootstrap_file)
+    elif args.command == "topics":
+        from streams.topics import create_topics
+
+        created = create_topics(settings)
+        print(f"created: {', '.join(created) or 'nothing (all topics exist)'}")
+    elif args.command == "worker":
+        from streams.app import run_worker
+
+        run_worker(settings)
+    elif args.command == "replay":
+        from streams.replay import publish_ticks, read_ticks
+
+        ticks = read_ticks(args.file)
+        publish_ticks(ticks, settings.kafka_bootstrap, settings.topic_ticks, args.speed)
+        print(f"replayed {len(ticks)} ticks to {settings.topic_ticks}")
+    elif args.command == "tail":
+        from streams.tail import tail
+
+        tail(settings.kafka_bootstrap, settings.topic_alerts, args.json, args.from_beginning)
+    elif args.command == "demo":
+        from streams.demo import DemoOptions, bundled, run_demo
+
+        if args.alerts_out is not None:
+            args.alerts_out.write_bytes(b"")
+        options = DemoOptions(
+            ticks=args.ticks or bundled("demo_ticks.csv"),
+            alerts_out=args.alerts_out,
+            keep_running=args.keep_running,
+        )
+        run_demo(settings, options)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""The demo: embedded broker and Redis, a real worker, a replayed tick file, its alerts."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+from redis import Redis
+
+from schemas.alerts import Alert
+from schemas.errors import TickwatchError
+from schemas.settings import Settings
+from streams.broker import spawn_broker
+from streams.redis_server import embedded_redis
+from streams.replay import publish_ticks, read_ticks
+from streams.tail import AlertReader, format_alert
+from streams.topics import topic_specs
+
+
+class DemoError(TickwatchError):
+    """The demo could not finish; the message says where to look."""
+
+
+def bundled(name: str) -> Path:
+    return Path(str(resources.files("streams") / "data" / name))
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    ticks: Path
+    alerts_out: Path | None = None
+    keep_running: bool = False
+    timeout_s: float = 180.0
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as TICKWATCH_* variables, to hand to a child process."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            env[f"TICKWATCH_{name.upper()}"] = str(value)
+    return env
+
+
+@contextmanager
+def running_worker(settings: Settings, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`tickwatch worker` as a child process, stopped (SIGTERM) on exit."""
+    env = {**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1"}
+    with log_path.open("wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"], stdout=log, stderr=log, env=env
+        )
+        try:
+            yield worker
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+
+
+def processed(settings: Settings, ends: dict[int, int]) -> bool:
+    """True once the worker's consumer group has committed past every replayed tick."""
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.app_id}
+    )
+    try:
+        wanted = [TopicPartition(settings.topic_ticks, p) for p in ends]
+        committed = consumer.committed(wanted, timeout=5)
+        return all(tp.offset >= ends[tp.partition] for tp in committed)
+    finally:
+        consumer.close()
+
+
+def run_demo(
+    settings: Settings, options: DemoOptions, emit: Callable[[str], None] = print
+) -> list[Alert]:
+    """Play the tick file through the real pipeline; return the alerts it raised."""
+    ticks = read_ticks(options.ticks)
+    with ExitStack() as stack:
+        broker = spawn_broker(topic_specs(settings))
+        stack.callback(broker.stop)
+        redis_url = settings.redis_url or stack.enter_context(embedded_redis())
+        prefix = settings.key_prefix
+        if settings.redis_url:
+            # A shared Redis: keep to keys of our own and remove them afterwards.
+            prefix = f"{settings.key_prefix}-demo-{uuid.uuid4().hex[:8]}"
+            stack.callback(_delete_keys, redis_url, prefix)
+        settings = settings.model_copy(
+            update={
+                "kafka_bootstrap": broker.bootstrap,
+                "redis_url": redis_url,
+                "key_prefix": prefix,
+            }
+        )
+        emit(f"demo: broker {broker.bootstrap}, redis {redis_url}")
+        log_path = Path(tempfile.mkdtemp(prefix="tickwatch-demo-")) / "worker.log"
+        worker = stack.enter_context(running_worker(settings, log_path))
+        reader = AlertReader(settings.kafka_bootstrap, settings.topic_alerts, True)
+        stack.callback(reader.close)
+        ends = publish_ticks(ticks, settings.kafka_bootstrap, settings.topic_ticks)
+        emit(f"demo: replayed {len(ticks)} ticks from {options.ticks}; worker log {log_path}")
+        alerts = _collect(settings, reader, ends, worker, log_path, options, emit)
+        emit(f"demo: {len(ticks)} ticks processed, {len(alerts)} alert(s)")
+        while options.keep_running and worker.poll() is None:
+            alerts += _show(reader, options, emit)
+        return alerts
+
+
+def _collect(
+    settings: Settings,
+    reader: AlertReader,
+    ends: dict[int, int],
+    worker: subprocess.Popen[bytes],
+    log_path: Path,
+    options: DemoOptions,
+    emit: Callable[[str], None],
+) -> list[Alert]:
+    alerts: list[Alert] = []
+    deadline = time.monotonic() + options.timeout_s
+    done = False
+    while True:
+        alerts += _show(reader, options, emit)
+        if worker.poll() is not None:
+            raise DemoError(f"the worker exited with code {worker.returncode}; see {log_path}")
+        if time.monotonic() > deadline:
+            raise DemoError(f"ticks not processed within {options.timeout_s:.0f}s; see {log_path}")
+        if done and reader.at_end():
+            return alerts
+        done = done or processed(settings, ends)
+
+
+def _show(reader: AlertReader, options: DemoOptions, emit: Callable[[str], None]) -> list[Alert]:
+    shown = []
+    for raw, alert in reader.poll(0.3):
+        if alert is None:
+            continue
+        shown.append(alert)
+        emit(format_alert(alert))
+        if options.alerts_out is not None:
+            with options.alerts_out.open("ab") as out:
+                out.write(raw + b"\n")
+    return shown
+
+
+def _delete_keys(url: str, prefix: str) -> None:
+    client = Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
