@@ -12,7 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 def _parse_ts(value: Any) -> Any:
     """Accept epoch milliseconds (int, or a string of digits) beside ISO-8601."""
     if isinstance(value, bool):
-        raise TypeError("ts must be ISO-8601 with an offset or epoch milliseconds")
+        raise ValueError("ts must be ISO-8601 with an offset or epoch milliseconds")
     if isinstance(value, int | float):
         return datetime.fromtimestamp(value / 1000.0, tz=UTC)
     if isinstance(value, str) and value.strip().isdigit():

@@ -11,6 +11,7 @@ from alerts.delivery.kafka import KafkaPublisher
 from alerts.engine import Engine, Topics
 from alerts.rules import DailyMoveRule
 from alerts.state import StateStore
+from schemas.errors import ConfigError
 from schemas.settings import Settings
 from streams import agents
 
@@ -55,8 +56,24 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
+def check_redis(url: str) -> None:
+    """Fail fast, in one line, when Redis cannot be reached."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        raise ConfigError(
+            f"cannot reach Redis at {url} (set TICKWATCH_REDIS_URL): {error}"
+        ) from None
+    finally:
+        client.close()
+
+
 def run_worker(settings: Settings) -> Any:
     """Run one worker until SIGINT/SIGTERM (Faust's own worker loop)."""
+    check_redis(settings.redis_url or DEFAULT_REDIS_URL)
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     return worker.execute_from_commandline()

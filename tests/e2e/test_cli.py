@@ -1,0 +1,86 @@
+"""The `tickwatch` command as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+TICKWATCH = [sys.executable, "-m", "streams.cli"]
+
+
+def run(args: list[str], env: dict[str, str] | None = None, timeout: float = 240):
+    return subprocess.run(
+        TICKWATCH + args,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_demo_prints_the_four_percent_alert_and_exits_zero(tmp_path: Path, redis_url: str) -> None:
+    out = tmp_path / "alerts.jsonl"
+    done = run(["demo", "--alerts-out", str(out)], {"TICKWATCH_REDIS_URL": redis_url})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "BIDU" in done.stdout and "+4." in done.stdout
+    alerts = [orjson.loads(line) for line in out.read_text().splitlines()]
+    assert [(a["instrument"], a["session"], a["rule"]) for a in alerts] == [
+        ("BIDU", "2025-09-18", "daily_gain_4pct")
+    ]
+    for field in ("alert_id", "rule", "kind", "instrument", "session", "ts", "price", "message"):
+        assert field in alerts[0]
+
+
+def test_demo_plays_a_file_of_the_users(tmp_path: Path, redis_url: str) -> None:
+    ticks = tmp_path / "mine.jsonl"
+    rows = [
+        {"symbol": "ACME", "price": 10.0, "ts": "2025-01-02T15:00:00-05:00"},
+        {"symbol": "ACME", "price": 9.0, "ts": "2025-01-03T15:00:00-05:00"},
+        {"symbol": "ACME", "price": 9.5, "ts": "2025-01-06T10:00:00-05:00"},
+    ]
+    ticks.write_bytes(b"\n".join(orjson.dumps(r) for r in rows))
+    out = tmp_path / "alerts.jsonl"
+    done = run(
+        ["demo", "--ticks", str(ticks), "--alerts-out", str(out)],
+        {"TICKWATCH_REDIS_URL": redis_url},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    alerts = [orjson.loads(line) for line in out.read_text().splitlines()]
+    assert [(a["instrument"], a["session"], a["price"]) for a in alerts] == [
+        ("ACME", "2025-01-06", 9.5)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"TICKWATCH_WEB_PORT": "http"}, "TICKWATCH_WEB_PORT: "),
+        ({"TICKWATCH_KAFKA_BOOTSTRAP": "nohostport"}, "TICKWATCH_KAFKA_BOOTSTRAP: "),
+    ],
+)
+def test_a_bad_setting_is_one_line_without_traceback(env: dict[str, str], expected: str) -> None:
+    done = run(["replay", "x.csv"], env)
+    assert done.returncode == 2
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_bad_tick_file_is_one_line_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ts,symbol,price\n2025-09-18T10:00:00+08:00,BIDU,-1\n")
+    done = run(["demo", "--ticks", str(bad)])
+    assert done.returncode == 2
+    assert f"{bad}:2: price" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_help_lists_every_command() -> None:
+    done = run(["--help"])
+    for command in ("broker", "topics", "worker", "replay", "tail", "demo"):
+        assert command in done.stdout

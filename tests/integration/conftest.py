@@ -1,0 +1,37 @@
+"""Per-test embedded broker (a fresh log) and Settings pointing at it and at Redis."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from schemas.settings import Settings
+from streams.broker import BrokerProcess, spawn_broker
+from streams.topics import topic_specs
+
+
+@pytest.fixture
+def base_settings(redis_url: str, key_prefix: str) -> Settings:
+    return Settings(
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        app_id=f"tickwatch-test-{uuid.uuid4().hex[:6]}",
+        ticks_partitions=3,
+        alerts_partitions=2,
+        commit_interval_s=0.2,
+        log_level="info",
+    )
+
+
+@pytest.fixture
+def broker(base_settings: Settings) -> Iterator[BrokerProcess]:
+    process = spawn_broker(topic_specs(base_settings))
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def settings(base_settings: Settings, broker: BrokerProcess) -> Settings:
+    return base_settings.model_copy(update={"kafka_bootstrap": broker.bootstrap})

@@ -1,0 +1,98 @@
+"""Helpers for integration tests: start a worker process, read a topic to its end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from confluent_kafka import Consumer, Message, TopicPartition
+
+from schemas.settings import Settings
+from streams.demo import settings_env
+
+
+def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1"}
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"], stdout=log, stderr=log, env=env
+        )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def read_topic(bootstrap: str, topic: str) -> list[Message]:
+    """Every committed message of the topic, read from the start to the high watermarks."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
+    try:
+        metadata = consumer.list_topics(topic, timeout=10)
+        partitions = sorted(metadata.topics[topic].partitions)
+        messages: list[Message] = []
+        for partition in partitions:
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=10, cached=False
+            )
+            if high <= low:
+                continue
+            consumer.assign([TopicPartition(topic, partition, low)])
+            while True:
+                msg = consumer.poll(5)
+                assert msg is not None, f"{topic}[{partition}] stopped before {high}"
+                assert msg.error() is None, msg.error()
+                messages.append(msg)
+                if msg.offset() >= high - 1:
+                    break
+        return messages
+    finally:
+        consumer.close()
+
+
+def committed(settings: Settings, topic: str) -> dict[int, int]:
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.app_id}
+    )
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        found = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+        return {tp.partition: tp.offset for tp in found}
+    finally:
+        consumer.close()
+
+
+def wait_for(
+    condition: Callable[[], bool], timeout_s: float, what: str, log_path: Path | None = None
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            tail = log_path.read_text()[-3000:] if log_path and log_path.exists() else ""
+            raise AssertionError(f"timed out waiting for {what}\n{tail}")
+        time.sleep(0.2)
+
+
+def processed_all(settings: Settings, ends: dict[int, int]) -> Callable[[], bool]:
+    def check() -> bool:
+        done = committed(settings, settings.topic_ticks)
+        return all(done.get(p, -1) >= end for p, end in ends.items())
+
+    return check
