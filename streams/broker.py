@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from streams.children import stop_child
 from streams.topics import TopicSpec
 
 
@@ -112,13 +113,7 @@ class BrokerProcess:
     bootstrap: str
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_child(self.process, timeout_s=5)
 
 
 def spawn_broker(

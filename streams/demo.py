@@ -21,6 +21,7 @@ from schemas.alerts import Alert
 from schemas.errors import TickwatchError
 from schemas.settings import Settings
 from streams.broker import spawn_broker
+from streams.children import stop_child
 from streams.redis_server import embedded_redis
 from streams.replay import publish_ticks, read_ticks
 from streams.tail import AlertReader, format_alert
@@ -63,12 +64,7 @@ def running_worker(settings: Settings, log_path: Path) -> Iterator[subprocess.Po
         try:
             yield worker
         finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+            stop_child(worker)
 
 
 def processed(settings: Settings, ends: dict[int, int]) -> bool:

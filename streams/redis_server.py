@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from streams.children import stop_child
+
 
 class RedisServerError(Exception):
     """No redis-server binary, or it did not come up."""
@@ -76,9 +78,5 @@ def embedded_redis(timeout_s: float = 10.0) -> Iterator[str]:
             time.sleep(0.02)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_child(process, timeout_s=5)
         shutil.rmtree(folder, ignore_errors=True)

@@ -24,16 +24,6 @@ def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 def read_topic(bootstrap: str, topic: str) -> list[Message]:
     """Every committed message of the topic, read from the start to the high watermarks."""
     consumer = Consumer(
