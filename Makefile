@@ -17,6 +17,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy --strict alerts schemas
+	$(VENV)/bin/mypy streams
 	$(VENV)/bin/python -m pytest -q
 
 clean:

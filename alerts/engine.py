@@ -1,37 +1,38 @@
-"""Applies a batch of raw ticks to market state and publishes the alerts they raise.
+"""Applies a batch of ticks topic messages to market state and publishes the alerts.
 
 decode -> session -> state -> rules -> alert -> delivery, with Redis written once per
-batch and every alert going through the instrument's outbox before it reaches Kafka.
+batch and every alert going through its instrument's outbox before it reaches Kafka.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from pydantic import ValidationError
+import orjson
 
-from alerts.delivery.kafka import KafkaPublisher, Record
-from alerts.market import apply_tick
-from alerts.rules import DailyMoveRule
-from alerts.state import Change, Delivered, StaleStateError, StateStore, Versioned
+from alerts.catalog import Market
+from alerts.clock import SessionClock
+from alerts.delivery.kafka import KafkaPublisher, Record, alert_ids_from
+from alerts.market import InstrumentState, Step, apply_tick, close_session
+from alerts.messages import Incoming, Rejected, Routed, SessionEndAt, TickAt, route
+from alerts.state import (
+    Change,
+    Delivered,
+    StaleStateError,
+    StateStore,
+    Versioned,
+    outbox_entry,
+    parse_outbox_entry,
+)
 from schemas.alerts import Alert
-from schemas.errors import describe
-from schemas.ticks import Tick
 
 log = logging.getLogger(__name__)
 
 _MAX_ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class Incoming:
-    """One Kafka message of the ticks topic, as the worker received it."""
-
-    partition: int
-    offset: int
-    value: bytes
 
 
 @dataclass
@@ -42,82 +43,52 @@ class BatchResult:
     rejected: int = 0
     alerts: list[Alert] = field(default_factory=list)
 
+    def count(self, reason: str) -> None:
+        self.ignored[reason] = self.ignored.get(reason, 0) + 1
+
 
 @dataclass(frozen=True)
 class Topics:
+    ticks: str
     alerts: str
     dead_letters: str
 
 
-@dataclass(frozen=True)
-class Rejected:
-    message: Incoming
-    reason: str
-    detail: str
-
-
-def decode(message: Incoming) -> Tick | Rejected:
-    """The tick in a message, or why there is none."""
-    try:
-        return Tick.model_validate_json(message.value)
-    except ValidationError as error:
-        reason = "invalid_json" if _is_json_error(error) else "invalid_tick"
-        return Rejected(message, reason, describe(error))
-
-
-def _is_json_error(error: ValidationError) -> bool:
-    return any(item["type"] == "json_invalid" for item in error.errors())
-
-
 class Engine:
-    """Owns the state cache of the partitions this worker holds."""
+    """Owns the market state of the partitions this worker holds, cached in memory."""
 
     def __init__(
-        self,
-        store: StateStore,
-        publisher: KafkaPublisher,
-        rules: Sequence[DailyMoveRule],
-        topics: Topics,
+        self, store: StateStore, publisher: KafkaPublisher, market: Market, topics: Topics
     ) -> None:
         self._store = store
         self._publisher = publisher
-        self._rules = list(rules)
+        self._market = market
         self._topics = topics
         self._cache: dict[str, Versioned] = {}
+        self._members: dict[int, set[str]] = {}
+        self._unregistered: dict[tuple[str, int], set[str]] = {}
+        self._clock = SessionClock()
         self._delivered: list[Delivered] = []
 
-    def forget(self) -> None:
-        """Drop cached state: after a rebalance another worker may have moved it."""
-        self._cache.clear()
+    async def start(self) -> None:
+        """Learn where the alerts topic ends, before the first batch."""
+        await asyncio.to_thread(self._publisher.track, self._topics.alerts)
 
-    async def recover(self) -> int:
-        """Publish alerts left in outboxes by a worker that died before publishing."""
-        pending = await self._store.pending()
-        records = [
-            Record(self._topics.alerts, symbol.encode(), entry)
-            for symbol, entries in pending.items()
-            for entry in entries
-        ]
-        await self._publisher.publish(records)
-        done = [Delivered(s, e) for s, entries in pending.items() for e in entries]
-        await self._store.commit([], done)
-        if records:
-            log.warning("recovered %d undelivered alert(s) from the outbox", len(records))
-        return len(records)
+    def forget(self) -> None:
+        """Drop everything cached: after a rebalance another worker may own it."""
+        self._cache.clear()
+        self._members.clear()
+        self._clock.forget()
 
     async def process(self, batch: Sequence[Incoming]) -> BatchResult:
         result = BatchResult()
-        ticks: list[tuple[Incoming, Tick]] = []
-        rejected: list[Rejected] = []
-        for message in batch:
-            decoded = decode(message)
-            if isinstance(decoded, Rejected):
-                rejected.append(decoded)
-            else:
-                ticks.append((message, decoded))
+        routed = [route(message, self._market) for message in batch]
+        rejected = [r for r in routed if isinstance(r, Rejected)]
         await self._dead_letter(rejected)
         result.rejected = len(rejected)
-        changes = await self._apply(ticks, result)
+        accepted = [r for r in routed if not isinstance(r, Rejected)]
+        await self._warm_up({r.message.partition for r in accepted})
+        changes = await self._apply(accepted, result)
         await self._publish(changes)
         return result
 
@@ -126,22 +97,70 @@ class Engine:
         await self._store.commit([], self._delivered)
         self._delivered = []
 
-    async def _apply(
-        self, ticks: Sequence[tuple[Incoming, Tick]], result: BatchResult
-    ) -> list[Change]:
+    async def _warm_up(self, partitions: set[int]) -> None:
+        """Load every instrument of newly owned partitions; publish what a crash left."""
+        new = sorted(partitions - self._members.keys())
+        if not new:
+            return
+        members: set[str] = set()
+        for partition in new:
+            self._members[partition] = await self._store.members(self._topics.ticks, partition)
+            members |= self._members[partition]
+        loaded = await self._store.load(members - self._cache.keys(), with_outboxes=True)
+        self._cache.update(loaded.states)
+        for partition in new:
+            for symbol in self._members[partition]:
+                self._expect_close(partition, self._cache[symbol].state)
+        if loaded.outboxes:
+            await self._recover(loaded.outboxes)
+
+    async def _recover(self, outboxes: dict[str, list[bytes]]) -> None:
+        entries = [(s, e) for s, found in outboxes.items() for e in found]
+        starts: dict[int, int] = {}
+        for _, entry in entries:
+            marks = parse_outbox_entry(entry)[0]
+            for partition, offset in marks.items():
+                starts[partition] = min(starts.get(partition, offset), offset)
+        if not starts:  # written by a worker that knew no marks: read everything
+            starts = dict.fromkeys(self._publisher.marks(self._topics.alerts), 0)
+        published = await asyncio.to_thread(
+            alert_ids_from, self._publisher.bootstrap, self._topics.alerts, starts
+        )
+        missing = []
+        for symbol, entry in entries:
+            alert_json = parse_outbox_entry(entry)[1]
+            if orjson.loads(alert_json)["alert_id"] not in published:
+                missing.append(Record(self._topics.alerts, symbol.encode(), alert_json))
+        await self._publisher.publish(missing)
+        self._delivered += [Delivered(s, e) for s, e in entries]
+        log.warning(
+            "outbox recovery: %d alert(s) left by a stopped worker, %d already on %s, "
+            "%d published now",
+            len(entries),
+            len(entries) - len(missing),
+            self._topics.alerts,
+            len(missing),
+        )
+
+    async def _apply(self, routed: Sequence[Routed], result: BatchResult) -> list[Change]:
         for _ in range(_MAX_ATTEMPTS):
-            missing = {t.symbol for _, t in ticks} - self._cache.keys()
-            self._cache.update(await self._store.load(missing))
+            symbols = {r.tick.symbol for r in routed if isinstance(r, TickAt)}
+            loaded = await self._store.load(symbols - self._cache.keys())
+            self._cache.update(loaded.states)
             attempt = BatchResult()
-            changes = self._step_all(ticks, attempt)
+            clock = self._clock.snapshot()
+            changes = self._step_all(routed, attempt)
             try:
-                await self._store.commit(changes, self._delivered)
+                await self._store.commit(changes, self._delivered, self._unregistered)
             except StaleStateError as stale:
                 log.info("%s; reloading the batch's state", stale)
-                for _, tick in ticks:
-                    self._cache.pop(tick.symbol, None)
+                self._clock.restore(clock)
+                self._cache.pop(stale.symbol, None)
+                for change in changes:
+                    self._cache.pop(change.symbol, None)
                 continue
             self._delivered = []
+            self._unregistered = {}
             for change in changes:
                 self._cache[change.symbol] = Versioned(change.expected_version + 1, change.state)
             result.applied += attempt.applied
@@ -150,36 +169,95 @@ class Engine:
                 result.ignored[reason] = result.ignored.get(reason, 0) + count
             result.alerts += attempt.alerts
             return changes
-        raise StaleStateError(ticks[0][1].symbol if ticks else "?")
+        raise StaleStateError("(a batch kept conflicting)")
 
-    def _step_all(
-        self, ticks: Sequence[tuple[Incoming, Tick]], result: BatchResult
-    ) -> list[Change]:
+    def _step_all(self, routed: Sequence[Routed], result: BatchResult) -> list[Change]:
         current = {symbol: v.state for symbol, v in self._cache.items()}
-        alerts: dict[str, list[bytes]] = {}
-        touched: list[str] = []
-        for message, tick in ticks:
+        alerts: dict[str, list[Alert]] = {}
+        marks = self._publisher.marks(self._topics.alerts)
+
+        def record(symbol: str, step: Step) -> None:
+            current[symbol] = step.state
+            alerts.setdefault(symbol, []).extend(step.alerts)
+            result.alerts += step.alerts
+
+        for item in routed:
+            partition = item.message.partition
+            if isinstance(item, SessionEndAt):
+                calendar = self._market.calendar(item.end.exchange)
+                session = calendar.session(item.end.session)
+                if session is not None:
+                    deadline = session.close_ms + self._market.close_grace_ms
+                    self._clock.advance(partition, item.end.exchange, deadline + 1)
+                self._close_ended(partition, item.end.exchange, current, record)
+                continue
+            tick, spec = item.tick, item.spec
+            if self._clock.advance(partition, spec.exchange, tick.ts_ms):
+                self._close_ended(partition, spec.exchange, current, record)
             state = current[tick.symbol]
-            if state.offsets.get(message.partition, -1) >= message.offset:
+            if state.offsets.get(partition, -1) >= item.message.offset:
                 result.duplicates += 1
                 continue
-            step = apply_tick(state, tick, self._rules)
-            offsets = {**step.state.offsets, message.partition: message.offset}
-            current[tick.symbol] = replace(step.state, offsets=offsets)
-            if tick.symbol not in alerts:
-                touched.append(tick.symbol)
-                alerts[tick.symbol] = []
+            members = self._members.setdefault(partition, set())
+            if tick.symbol not in members:
+                members.add(tick.symbol)
+                key = (self._topics.ticks, partition)
+                self._unregistered.setdefault(key, set()).add(tick.symbol)
+            if state.kind != spec.kind:
+                state = replace(state, kind=spec.kind)
+            calendar = self._market.calendar(spec.exchange)
+            step = apply_tick(state, tick, item.session, calendar, self._market.rules)
+            offsets = {**step.state.offsets, partition: item.message.offset}
+            record(tick.symbol, replace(step, state=replace(step.state, offsets=offsets)))
+            self._expect_close(partition, current[tick.symbol])
             if step.ignored:
-                result.ignored[step.ignored] = result.ignored.get(step.ignored, 0) + 1
+                result.count(step.ignored)
+            else:
+                result.applied += 1
+        changes = []
+        for symbol, state in current.items():
+            before = self._cache[symbol]
+            if state is before.state:
                 continue
-            result.applied += 1
-            result.alerts += step.alerts
-            alerts[tick.symbol] += [a.model_dump_json().encode() for a in step.alerts]
-        return [Change(s, self._cache[s].version, current[s], alerts[s]) for s in touched]
+            entries = [
+                outbox_entry(a.model_dump_json().encode(), marks) for a in alerts.get(symbol, [])
+            ]
+            changed = state.history is not before.state.history
+            changes.append(Change(symbol, before.version, state, entries, changed))
+        return changes
+
+    def _expect_close(self, partition: int, state: InstrumentState) -> None:
+        spec = self._market.instruments.get(state.symbol)
+        if spec is None or state.session is None or state.closed:
+            return
+        session = self._market.calendar(spec.exchange).session(state.session)
+        if session is not None:
+            deadline = session.close_ms + self._market.close_grace_ms
+            self._clock.expect(partition, spec.exchange, deadline)
+
+    def _close_ended(self, partition: int, exchange: str, current, record) -> None:  # type: ignore[no-untyped-def]
+        """Close every open session of this partition and exchange that has ended."""
+        now = self._clock.now(partition, exchange)
+        calendar = self._market.calendar(exchange)
+        next_deadline = math.inf
+        for symbol in self._members.get(partition, ()):
+            spec = self._market.instruments.get(symbol)
+            state = current.get(symbol)
+            if spec is None or spec.exchange != exchange or state is None:
+                continue
+            if state.session is None or state.closed:
+                continue
+            session = calendar.session(state.session)
+            deadline = (session.close_ms if session else 0) + self._market.close_grace_ms
+            if deadline < now:
+                record(symbol, close_session(state, calendar, self._market.rules))
+            else:
+                next_deadline = min(next_deadline, deadline)
+        self._clock.rearm(partition, exchange, next_deadline)
 
     async def _publish(self, changes: Sequence[Change]) -> None:
         records = [
-            Record(self._topics.alerts, change.symbol.encode(), entry)
+            Record(self._topics.alerts, change.symbol.encode(), parse_outbox_entry(entry)[1])
             for change in changes
             for entry in change.alerts
         ]
@@ -189,7 +267,7 @@ class Engine:
     async def _dead_letter(self, rejected: Sequence[Rejected]) -> None:
         for item in rejected:
             log.warning(
-                "rejected tick at partition %d offset %d: %s: %s",
+                "rejected message at partition %d offset %d: %s: %s",
                 item.message.partition,
                 item.message.offset,
                 item.reason,

@@ -1,14 +1,18 @@
-"""Market state of one instrument and how one tick moves it: the pure core of the flow."""
+"""Market state of one instrument and how a tick or a session close moves it (pure)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date
+from datetime import date
 from typing import Any
 
-from alerts.rules import DailyMoveRule, Observation, evaluate
+from alerts.history import History
+from alerts.rules import Crossing, Observation, evaluate
+from alerts.sessions import ExchangeCalendar, Session
 from schemas.alerts import Alert
+from schemas.instruments import InstrumentKind
+from schemas.rules import Rule
 from schemas.ticks import Tick
 
 
@@ -17,82 +21,126 @@ class InstrumentState:
     """Everything tickwatch remembers of one instrument between ticks."""
 
     symbol: str
-    session: date | None = None
+    kind: InstrumentKind = "stock"
+    session: date | None = None  # the latest session that had a tick
+    closed: bool = False  # that session has closed and entered the history
     open: float | None = None
     high: float | None = None
     low: float | None = None
     last: float | None = None
     volume: float = 0.0
-    previous_close: float | None = None
-    fired: frozenset[str] = frozenset()
+    fired: frozenset[str] = frozenset()  # rungs fired this session
+    fired_year: frozenset[str] = frozenset()  # yearly rungs (YTD) fired this year
     last_seq: int | None = None
-    # Kafka partition -> offset of the last tick applied: a redelivered tick is a no-op.
+    # Kafka partition -> offset of the last message applied: a redelivery is a no-op.
     offsets: dict[int, int] = field(default_factory=dict)
+    history: History = field(default_factory=History)
 
-    def to_json(self) -> dict[str, Any]:
+    @property
+    def previous_close(self) -> float | None:
+        return self.history.last_close
+
+    def hot_json(self) -> dict[str, Any]:
+        """Everything but the history, which changes only once a session."""
         return {
             "symbol": self.symbol,
+            "kind": self.kind,
             "session": self.session.isoformat() if self.session else None,
+            "closed": self.closed,
             "open": self.open,
             "high": self.high,
             "low": self.low,
             "last": self.last,
             "volume": self.volume,
-            "previous_close": self.previous_close,
             "fired": sorted(self.fired),
+            "fired_year": sorted(self.fired_year),
             "last_seq": self.last_seq,
             "offsets": {str(p): o for p, o in self.offsets.items()},
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> InstrumentState:
-        session = data.get("session")
+    def from_json(cls, hot: dict[str, Any], history: History) -> InstrumentState:
+        session = hot.get("session")
         return cls(
-            symbol=data["symbol"],
+            symbol=hot["symbol"],
+            kind=hot.get("kind", "stock"),
             session=date.fromisoformat(session) if session else None,
-            open=data.get("open"),
-            high=data.get("high"),
-            low=data.get("low"),
-            last=data.get("last"),
-            volume=data.get("volume", 0.0),
-            previous_close=data.get("previous_close"),
-            fired=frozenset(data.get("fired", ())),
-            last_seq=data.get("last_seq"),
-            offsets={int(p): int(o) for p, o in data.get("offsets", {}).items()},
+            closed=bool(hot.get("closed", False)),
+            open=hot.get("open"),
+            high=hot.get("high"),
+            low=hot.get("low"),
+            last=hot.get("last"),
+            volume=hot.get("volume", 0.0),
+            fired=frozenset(hot.get("fired", ())),
+            fired_year=frozenset(hot.get("fired_year", ())),
+            last_seq=hot.get("last_seq"),
+            offsets={int(p): int(o) for p, o in hot.get("offsets", {}).items()},
+            history=history,
         )
 
 
 @dataclass(frozen=True)
 class Step:
-    """The outcome of one tick: the new state, its alerts, or why it was ignored."""
+    """The outcome of a tick or a close: the new state, its alerts, or why nothing."""
 
     state: InstrumentState
     alerts: list[Alert]
     ignored: str | None = None
 
 
-def session_of(tick: Tick) -> date:
-    """The calendar day of the tick in UTC (exchange calendars come with issue 3)."""
-    return tick.ts.astimezone(UTC).date()
+def close_session(
+    state: InstrumentState, calendar: ExchangeCalendar, rules: Sequence[Rule]
+) -> Step:
+    """Close the current session: evaluate close-stage rules, then add it to history."""
+    if state.session is None or state.closed or state.last is None:
+        return Step(state, [])
+    if state.history.last_session is not None and state.session <= state.history.last_session:
+        # Seeded history already holds this session: nothing left to close.
+        return Step(replace(state, closed=True), [])
+    day, close = state.session, state.last
+    session = calendar.session(day)
+    alerts: list[Alert] = []
+    if session is not None:
+        seen = Observation(
+            state.symbol, state.kind, day, "close", session.close, close, state.history
+        )
+        state, alerts = _fire(state, evaluate(rules, seen, state.fired, state.fired_year))
+    history = state.history.close_session(day, close)
+    return Step(replace(state, closed=True, history=history), alerts)
 
 
-def apply_tick(state: InstrumentState, tick: Tick, rules: Sequence[DailyMoveRule]) -> Step:
-    """Move the state by one tick and evaluate the rules on the result."""
+def apply_tick(
+    state: InstrumentState,
+    tick: Tick,
+    session: Session,
+    calendar: ExchangeCalendar,
+    rules: Sequence[Rule],
+) -> Step:
+    """Move the state by one tick of `session` and evaluate intraday rules on the result."""
     if tick.seq is not None and state.last_seq is not None and tick.seq <= state.last_seq:
         return Step(state, [], ignored="duplicate_seq")
-    session = session_of(tick)
-    if state.session is not None and session < state.session:
+    day = session.day
+    if state.session is not None and (
+        day < state.session or (day == state.session and state.closed)
+    ):
         return Step(state, [], ignored="late_tick")
-    if state.session is None or session > state.session:
+    closing: list[Alert] = []
+    if state.session is None or day > state.session:
+        closed = close_session(state, calendar, rules)
+        state, closing = closed.state, closed.alerts
+        if state.history.last_session is not None and day <= state.history.last_session:
+            return Step(state, closing, ignored="late_tick")
+        new_year = state.session is None or state.session.year != day.year
         state = replace(
             state,
-            session=session,
-            previous_close=state.last if state.session is not None else state.previous_close,
+            session=day,
+            closed=False,
             open=tick.price,
             high=tick.price,
             low=tick.price,
             volume=0.0,
             fired=frozenset(),
+            fired_year=frozenset() if new_year else state.fired_year,
         )
     assert state.high is not None and state.low is not None
     state = replace(
@@ -103,8 +151,44 @@ def apply_tick(state: InstrumentState, tick: Tick, rules: Sequence[DailyMoveRule
         volume=state.volume + (tick.volume or 0.0),
         last_seq=tick.seq if tick.seq is not None else state.last_seq,
     )
-    seen = Observation(tick.symbol, session, tick.ts, tick.price, state.previous_close)
-    crossings = evaluate(rules, seen, state.fired)
-    if crossings:
-        state = replace(state, fired=state.fired | {key for key, _ in crossings})
-    return Step(state, [alert for _, alert in crossings])
+    seen = Observation(
+        state.symbol, state.kind, day, "intraday", tick.ts, tick.price, state.history
+    )
+    state, alerts = _fire(state, evaluate(rules, seen, state.fired, state.fired_year))
+    return Step(state, closing + alerts)
+
+
+def _fire(
+    state: InstrumentState, crossings: Sequence[Crossing]
+) -> tuple[InstrumentState, list[Alert]]:
+    if not crossings:
+        return state, []
+    daily = {c.key for c in crossings if not c.yearly}
+    yearly = {c.key for c in crossings if c.yearly}
+    state = replace(state, fired=state.fired | daily, fired_year=state.fired_year | yearly)
+    return state, [c.alert for c in crossings]
+
+
+@dataclass(frozen=True)
+class Seeded:
+    state: InstrumentState
+    applied: int
+    skipped: int
+
+
+def seed_closes(state: InstrumentState, closes: Sequence[tuple[date, float]]) -> Seeded:
+    """Append daily closes (ascending dates) the history does not have yet.
+
+    A close at or before the last closed session, or at or after the live session,
+    is skipped: seeding twice changes nothing, and live data wins over a file.
+    """
+    history, applied, skipped = state.history, 0, 0
+    for day, close in closes:
+        if (history.last_session is not None and day <= history.last_session) or (
+            state.session is not None and day >= state.session
+        ):
+            skipped += 1
+        else:
+            history = history.close_session(day, close)
+            applied += 1
+    return Seeded(replace(state, history=history), applied, skipped)

@@ -1,91 +1,233 @@
-"""Rule evaluation: pure functions from an instrument's state and a tick to alerts."""
+"""Rule evaluation: pure functions from what an instrument did to the alerts it raises."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
 
-from schemas.alerts import Alert, alert_id
+from alerts.history import History
+from alerts.records import RecordStack
+from schemas.alerts import Alert, Stage, alert_id
+from schemas.instruments import InstrumentKind
+from schemas.rules import DailyMoveRule, MultiYearRule, RecordRule, Rule, YtdRule
 
 # A move that equals a rung in decimal is often a hair below it in binary floating point.
 _TOLERANCE_PCT = 1e-9
 
-Direction = Literal["up", "down"]
-
-
-@dataclass(frozen=True)
-class DailyMoveRule:
-    """Change against the previous close at or beyond each rung, once per session."""
-
-    name: str
-    rungs: tuple[float, ...]
-    direction: Direction = "up"
-    kind: str = "daily_move"
-
-    def rung_key(self, rung: float) -> str:
-        return f"{self.name}@{rung:g}"
-
 
 @dataclass(frozen=True)
 class Observation:
-    """What the rules see of one tick: the instrument's state right after it."""
+    """A price of an instrument at a stage of a session, beside its closed history."""
 
     instrument: str
+    kind: InstrumentKind
     session: date
+    stage: Stage
     ts: datetime
     price: float
-    previous_close: float | None
+    history: History  # sessions closed before `session`
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """An alert and the key that stops it firing twice (per session, or per year)."""
+
+    key: str
+    yearly: bool
+    alert: Alert
 
 
 def change_pct(price: float, reference: float) -> float:
     return (price / reference - 1.0) * 100.0
 
 
-def crossed(change: float, rung: float, direction: Direction) -> bool:
-    if direction == "up":
-        return change >= rung - _TOLERANCE_PCT
-    return change <= -rung + _TOLERANCE_PCT
+def crossed(change: float, rung: float, up: bool) -> bool:
+    return change >= rung - _TOLERANCE_PCT if up else change <= -rung + _TOLERANCE_PCT
 
 
-def evaluate_daily_move(
-    rule: DailyMoveRule, seen: Observation, fired: frozenset[str]
-) -> list[tuple[str, Alert]]:
-    """(rung key, alert) for every rung crossed here that has not fired this session."""
-    if seen.previous_close is None:
-        return []
-    change = change_pct(seen.price, seen.previous_close)
-    alerts = []
-    for rung in sorted(rule.rungs):
-        if rule.rung_key(rung) in fired or not crossed(change, rung, rule.direction):
-            continue
-        word = "gain" if rule.direction == "up" else "loss"
-        message = (
-            f"{seen.instrument} {change:+.2f}% today at {seen.price:,.2f}, "
-            f"a daily {word} beyond {rung:g}% (previous close {seen.previous_close:,.2f})"
-        )
-        alert = Alert(
-            alert_id=alert_id(rule.name, seen.instrument, seen.session, rung, "intraday"),
-            rule=rule.name,
-            kind=rule.kind,
-            instrument=seen.instrument,
-            session=seen.session,
-            ts=seen.ts,
-            price=seen.price,
-            threshold=rung if rule.direction == "up" else -rung,
-            change=round(change, 6),
-            reference_price=seen.previous_close,
-            message=message,
-        )
-        alerts.append((rule.rung_key(rung), alert))
-    return alerts
+def fired_key(rule: Rule, rung: float, stage: Stage) -> str:
+    return f"{rule.name}@{rung:g}/{stage}"
+
+
+def years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def _covers_a_year(stack: RecordStack, session: date) -> bool:
+    """Enough history to call a move the strongest on record."""
+    first = stack.first_session
+    return first is not None and not stack.truncated and first <= years_before(session, 1)
 
 
 def evaluate(
-    rules: Sequence[DailyMoveRule], seen: Observation, fired: frozenset[str]
-) -> list[tuple[str, Alert]]:
-    alerts: list[tuple[str, Alert]] = []
+    rules: Sequence[Rule], seen: Observation, fired: frozenset[str], fired_year: frozenset[str]
+) -> list[Crossing]:
+    """Every rule crossing of this observation that has not fired in its period."""
+    out: list[Crossing] = []
     for rule in rules:
-        alerts.extend(evaluate_daily_move(rule, seen, fired))
-    return alerts
+        if seen.stage not in rule.stages or not rule.applies(seen.instrument, seen.kind):
+            continue
+        if isinstance(rule, DailyMoveRule):
+            out += _daily_move(rule, seen, fired)
+        elif isinstance(rule, YtdRule):
+            out += _ytd(rule, seen, fired_year)
+        elif isinstance(rule, MultiYearRule):
+            out += _multi_year(rule, seen, fired)
+        elif isinstance(rule, RecordRule):
+            out += _record(rule, seen, fired)
+    return out
+
+
+def _alert(rule: Rule, seen: Observation, rung: float, **fields: object) -> Alert:
+    return Alert(
+        alert_id=alert_id(rule.name, seen.instrument, seen.session, rung, seen.stage),
+        rule=rule.name,
+        kind=rule.kind,
+        stage=seen.stage,
+        instrument=seen.instrument,
+        session=seen.session,
+        ts=seen.ts,
+        price=seen.price,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def _daily_move(rule: DailyMoveRule, seen: Observation, fired: frozenset[str]) -> list[Crossing]:
+    reference = seen.history.last_close
+    if reference is None:
+        return []
+    change = change_pct(seen.price, reference)
+    up = rule.direction == "up"
+    out = []
+    for rung in rule.rungs:
+        key = fired_key(rule, rung, seen.stage)
+        if key in fired or not crossed(change, rung, up):
+            continue
+        stack = seen.history.gains if up else seen.history.losses
+        since = stack.since(change)
+        record = since is None and _covers_a_year(stack, seen.session)
+        strongest = "strongest daily gain" if up else "steepest daily loss"
+        if seen.stage == "close":
+            strongest = "strongest close-to-close gain" if up else "steepest close-to-close loss"
+        tail = (
+            f", its {strongest} since {since}"
+            if since
+            else (f", its {strongest} on record" if record else "")
+        )
+        verb = "closed" if seen.stage == "close" else "today"
+        message = (
+            f"{seen.instrument} {verb} {change:+.2f}% at {seen.price:,.2f}, beyond "
+            f"{'+' if up else '-'}{rung:g}% (previous close {reference:,.2f}){tail}"
+        )
+        alert = _alert(
+            rule,
+            seen,
+            rung,
+            threshold=rung if up else -rung,
+            change=round(change, 6),
+            reference_price=reference,
+            since=since,
+            record=record,
+            message=message,
+        )
+        out.append(Crossing(key, False, alert))
+    return out
+
+
+def _ytd(rule: YtdRule, seen: Observation, fired_year: frozenset[str]) -> list[Crossing]:
+    base = seen.history.ytd_base(seen.session)
+    if base is None:
+        return []
+    change = change_pct(seen.price, base)
+    up = rule.direction == "up"
+    out = []
+    for rung in rule.rungs:
+        key = fired_key(rule, rung, seen.stage)
+        if key in fired_year or not crossed(change, rung, up):
+            continue
+        verb = "closed" if seen.stage == "close" else "at"
+        message = (
+            f"{seen.instrument} {change:+.2f}% year to date ({verb} {seen.price:,.2f}; "
+            f"last close of {seen.session.year - 1} or before: {base:,.2f}), "
+            f"beyond {'+' if up else '-'}{rung:g}%"
+        )
+        alert = _alert(
+            rule,
+            seen,
+            rung,
+            threshold=rung if up else -rung,
+            change=round(change, 6),
+            reference_price=base,
+            message=message,
+        )
+        out.append(Crossing(key, True, alert))
+    return out
+
+
+def _multi_year(rule: MultiYearRule, seen: Observation, fired: frozenset[str]) -> list[Crossing]:
+    key = fired_key(rule, rule.years, seen.stage)
+    high = rule.kind == "multi_year_high"
+    stack = seen.history.closes_high if high else seen.history.closes_low
+    start = years_before(seen.session, rule.years)
+    # Without closes reaching back N years, "highest in N years" cannot be claimed.
+    if key in fired or stack.first_session is None or stack.first_session > start:
+        return []
+    extreme = stack.extreme_since(start)
+    if extreme is None or not (seen.price > extreme if high else seen.price < extreme):
+        return []
+    since = stack.since(seen.price)
+    record = since is None and not stack.truncated
+    word = "highest" if high else "lowest"
+    where = f"its {word} since {since}" if since else f"its {word} on record"
+    verb = "closed at" if seen.stage == "close" else "at"
+    message = (
+        f"{seen.instrument} {verb} {seen.price:,.2f}, {where} "
+        f"({'above' if high else 'below'} every close of the last {rule.years} years, "
+        f"{word} {extreme:,.2f})"
+    )
+    alert = _alert(
+        rule,
+        seen,
+        rule.years,
+        threshold=rule.years,
+        change=round(change_pct(seen.price, extreme), 6),
+        reference_price=extreme,
+        since=since,
+        record=record,
+        message=message,
+    )
+    return [Crossing(key, False, alert)]
+
+
+def _record(rule: RecordRule, seen: Observation, fired: frozenset[str]) -> list[Crossing]:
+    key = fired_key(rule, 0, seen.stage)
+    high = rule.kind == "record_high"
+    stack = seen.history.closes_high if high else seen.history.closes_low
+    if key in fired or stack.truncated or stack.first_session is None:
+        return []
+    if stack.first_session > years_before(seen.session, rule.min_years):
+        return []
+    extreme = stack.extreme_since(stack.first_session)
+    if extreme is None or not (seen.price > extreme if high else seen.price < extreme):
+        return []
+    word = "high" if high else "low"
+    verb = "closed at" if seen.stage == "close" else "at"
+    message = (
+        f"{seen.instrument} {verb} {seen.price:,.2f}, a record {word} "
+        f"(previous record close {extreme:,.2f})"
+    )
+    alert = _alert(
+        rule,
+        seen,
+        0,
+        threshold=0,
+        change=round(change_pct(seen.price, extreme), 6),
+        reference_price=extreme,
+        record=True,
+        message=message,
+    )
+    return [Crossing(key, False, alert)]

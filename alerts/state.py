@@ -1,35 +1,40 @@
-"""Market state in Redis: keys, the load, and the one script that commits a batch."""
+"""Market state in Redis: keys, loads, and the one script that commits a batch."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
+from alerts.history import History
 from alerts.market import InstrumentState
 
 # Check every instrument's version first, then write them all: a stale owner (a
 # worker that lost its partitions in a rebalance) changes nothing. Each instrument's
 # alerts enter its outbox in the same step as its state, so a crash after this
-# script never loses an alert, and before it never half-applies a batch.
+# script never loses an alert, and before it never half-applies a batch. The
+# history field is written only when it changed (once a session).
 _COMMIT = """
 local n = tonumber(ARGV[1])
 local pos = 2
 for i = 1, n do
   local v = redis.call('HGET', KEYS[2 * i - 1], 'v') or '0'
   if v ~= ARGV[pos] then return i end
-  pos = pos + 3 + tonumber(ARGV[pos + 2])
+  pos = pos + 4 + tonumber(ARGV[pos + 3])
 end
 pos = 2
 for i = 1, n do
-  redis.call('HSET', KEYS[2 * i - 1], 'v', tonumber(ARGV[pos]) + 1, 's', ARGV[pos + 1])
-  local count = tonumber(ARGV[pos + 2])
+  local key = KEYS[2 * i - 1]
+  redis.call('HSET', key, 'v', tonumber(ARGV[pos]) + 1, 's', ARGV[pos + 1])
+  if ARGV[pos + 2] ~= '' then redis.call('HSET', key, 'h', ARGV[pos + 2]) end
+  local count = tonumber(ARGV[pos + 3])
   if count > 0 then
-    redis.call('RPUSH', KEYS[2 * i], unpack(ARGV, pos + 3, pos + 2 + count))
+    redis.call('RPUSH', KEYS[2 * i], unpack(ARGV, pos + 4, pos + 3 + count))
   end
-  pos = pos + 3 + count
+  pos = pos + 4 + count
 end
 for k = 2 * n + 1, #KEYS do
   redis.call('LREM', KEYS[k], 1, ARGV[pos])
@@ -49,12 +54,13 @@ class Versioned:
 
 @dataclass(frozen=True)
 class Change:
-    """One instrument's new state and the alerts (JSON) it raised, to commit together."""
+    """One instrument's new state and the outbox entries it adds, to commit together."""
 
     symbol: str
     expected_version: int
     state: InstrumentState
     alerts: Sequence[bytes]
+    history_changed: bool = True
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,14 @@ class Delivered:
     entry: bytes
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """States of some instruments, and what their outboxes still hold."""
+
+    states: dict[str, Versioned]
+    outboxes: dict[str, list[bytes]]
+
+
 class StaleStateError(Exception):
     """Another writer changed an instrument since we loaded it; reload and redo."""
 
@@ -73,13 +87,33 @@ class StaleStateError(Exception):
         self.symbol = symbol
 
 
+def outbox_entry(alert_json: bytes, marks: Mapping[int, int]) -> bytes:
+    """An outbox entry: the alerts topic's marks when it was written, then the alert.
+
+    Whenever the entry gets published, it lands beyond these offsets; recovery reads
+    the topic from there to learn whether a dead worker had published it already.
+    """
+    header = ",".join(f"{p}:{o}" for p, o in sorted(marks.items()))
+    return header.encode() + b"|" + alert_json
+
+
+def parse_outbox_entry(entry: bytes) -> tuple[dict[int, int], bytes]:
+    header, _, alert_json = entry.partition(b"|")
+    marks = {}
+    for item in header.decode().split(","):
+        if item:
+            partition, _, offset = item.partition(":")
+            marks[int(partition)] = int(offset)
+    return marks, alert_json
+
+
 class StateStore:
-    """The Redis side of market state; every key is hash-tagged by instrument."""
+    """The Redis side of market state; instrument keys are hash-tagged by instrument."""
 
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
-        self._commit = redis.register_script(_COMMIT)
+        self._commit_sha: str | None = None
 
     def state_key(self, symbol: str) -> str:
         return f"{self._prefix}:{{{symbol}}}:state"
@@ -87,50 +121,82 @@ class StateStore:
     def outbox_key(self, symbol: str) -> str:
         return f"{self._prefix}:{{{symbol}}}:outbox"
 
-    async def load(self, symbols: Iterable[str]) -> dict[str, Versioned]:
-        """The stored state of each symbol, a fresh one for symbols never seen."""
+    def members_key(self, topic: str, partition: int) -> str:
+        return f"{self._prefix}:members:{{{topic}:{partition}}}"
+
+    async def members(self, topic: str, partition: int) -> set[str]:
+        """Every instrument ever seen on this partition of the ticks topic."""
+        raw = await self._redis.smembers(self.members_key(topic, partition))
+        return {m.decode() if isinstance(m, bytes) else str(m) for m in raw}
+
+    async def load(self, symbols: Iterable[str], with_outboxes: bool = False) -> Loaded:
+        """The stored state of each symbol (fresh for symbols never seen), in one trip."""
         wanted = list(symbols)
         if not wanted:
-            return {}
+            return Loaded({}, {})
         async with self._redis.pipeline(transaction=False) as pipe:
             for symbol in wanted:
-                pipe.hmget(self.state_key(symbol), "v", "s")
+                pipe.hmget(self.state_key(symbol), "v", "s", "h")
+                if with_outboxes:
+                    pipe.lrange(self.outbox_key(symbol), 0, -1)
             rows = await pipe.execute()
-        loaded = {}
-        for symbol, (version, blob) in zip(wanted, rows, strict=True):
-            if blob is None:
-                loaded[symbol] = Versioned(0, InstrumentState(symbol))
+        states: dict[str, Versioned] = {}
+        outboxes: dict[str, list[bytes]] = {}
+        step = 2 if with_outboxes else 1
+        for i, symbol in enumerate(wanted):
+            version, hot, history = rows[i * step]
+            if hot is None:
+                states[symbol] = Versioned(0, InstrumentState(symbol))
             else:
-                state = InstrumentState.from_json(orjson.loads(blob))
-                loaded[symbol] = Versioned(int(version), state)
-        return loaded
+                past = History.from_json(orjson.loads(history)) if history else History()
+                state = InstrumentState.from_json(orjson.loads(hot), past)
+                states[symbol] = Versioned(int(version), state)
+            if with_outboxes and rows[i * step + 1]:
+                outboxes[symbol] = list(rows[i * step + 1])
+        return Loaded(states, outboxes)
 
-    async def commit(self, changes: Sequence[Change], delivered: Sequence[Delivered]) -> None:
-        """Write every change or none; also drop outbox entries already delivered."""
-        if not changes and not delivered:
+    async def commit(
+        self,
+        changes: Sequence[Change],
+        delivered: Sequence[Delivered],
+        new_members: dict[tuple[str, int], set[str]] | None = None,
+    ) -> None:
+        """Write every change or none, in one round trip; drop delivered outbox entries.
+
+        New members are registered before the script runs, so the registry of a
+        partition is never missing an instrument whose state exists.
+        """
+        if not changes and not delivered and not new_members:
             return
         keys: list[str] = []
         args: list[bytes | int | str] = [len(changes)]
         for change in changes:
             keys += [self.state_key(change.symbol), self.outbox_key(change.symbol)]
-            args += [str(change.expected_version), orjson.dumps(change.state.to_json())]
+            args += [str(change.expected_version), orjson.dumps(change.state.hot_json())]
+            args.append(
+                orjson.dumps(change.state.history.to_json()) if change.history_changed else b""
+            )
             args.append(len(change.alerts))
             args += list(change.alerts)
         for done in delivered:
             keys.append(self.outbox_key(done.symbol))
             args.append(done.entry)
-        failed = int(await self._commit(keys=keys, args=args))
+        for attempt in (1, 2):
+            if self._commit_sha is None:
+                self._commit_sha = str(await self._redis.script_load(_COMMIT))
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for (topic, partition), symbols in (new_members or {}).items():
+                    if symbols:
+                        pipe.sadd(self.members_key(topic, partition), *sorted(symbols))
+                pipe.evalsha(self._commit_sha, len(keys), *keys, *args)
+                try:
+                    results = await pipe.execute()
+                    break
+                except NoScriptError:
+                    # Redis restarted or flushed its scripts: load it again, once.
+                    self._commit_sha = None
+                    if attempt == 2:
+                        raise
+        failed = int(results[-1])
         if failed:
             raise StaleStateError(changes[failed - 1].symbol)
-
-    async def pending(self) -> dict[str, list[bytes]]:
-        """Outbox entries written but not yet known to be delivered (after a crash)."""
-        found: dict[str, list[bytes]] = {}
-        pattern = f"{self._prefix}:{{*}}:outbox"
-        async for key in self._redis.scan_iter(match=pattern, count=1000):
-            entries = await self._redis.lrange(key, 0, -1)
-            if entries:
-                name = key.decode() if isinstance(key, bytes) else key
-                symbol = name[len(self._prefix) + 2 : name.rindex("}")]
-                found[symbol] = entries
-        return found

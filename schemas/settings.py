@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -36,8 +38,11 @@ class Settings(BaseSettings):
     ticks_partitions: int = Field(default=4, ge=1, le=1024)
     alerts_partitions: int = Field(default=4, ge=1, le=1024)
     replication_factor: int = Field(default=1, ge=1, le=16)
-    daily_gain_pct: float = Field(
-        default=4.0, gt=0, le=1000, description="Daily gain that raises an alert, in %."
+    instruments_file: Path | None = Field(
+        default=None, description="Instruments YAML; unset: the bundled demo instruments."
+    )
+    rules_file: Path | None = Field(
+        default=None, description="Rules YAML; unset: the bundled default rules."
     )
     batch_max: int = Field(default=1000, ge=1, le=100_000)
     batch_within_s: float = Field(default=0.02, gt=0, le=10)

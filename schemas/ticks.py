@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
@@ -20,7 +20,7 @@ def _parse_ts(value: Any) -> Any:
     return value
 
 
-Timestamp = Annotated[datetime, BeforeValidator(_parse_ts)]
+Timestamp = Annotated[datetime, BeforeValidator(_parse_ts, json_schema_input_type=datetime | int)]
 
 
 class Tick(BaseModel):
@@ -51,3 +51,17 @@ class Tick(BaseModel):
     @property
     def ts_ms(self) -> int:
         return int(self.ts.timestamp() * 1000)
+
+
+class SessionEnd(BaseModel):
+    """A feed's end-of-day message: this exchange's session is over on this partition.
+
+    Publish it to every partition of the ticks topic; it closes the session of every
+    instrument of the exchange without waiting for the next day's first tick.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["session_end"]
+    exchange: str = Field(min_length=1, max_length=32)
+    session: date

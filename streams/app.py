@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import faust
 from redis.asyncio import Redis
 
+from alerts.catalog import Market
 from alerts.delivery.kafka import KafkaPublisher
 from alerts.engine import Engine, Topics
-from alerts.rules import DailyMoveRule
 from alerts.state import StateStore
 from schemas.errors import ConfigError
+from schemas.instruments import load_instruments
+from schemas.rules import load_rules
 from schemas.settings import Settings
 from streams import agents
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-def default_rules(settings: Settings) -> list[DailyMoveRule]:
-    rung = settings.daily_gain_pct
-    return [DailyMoveRule(name=f"daily_gain_{rung:g}pct", rungs=(rung,))]
+def bundled(name: str) -> Path:
+    """A file shipped with tickwatch in streams/data/."""
+    return Path(str(resources.files("streams") / "data" / name))
+
+
+def load_market(settings: Settings) -> Market:
+    """Instruments and rules from their files (or the bundled ones); ConfigError if bad."""
+    instruments = load_instruments(settings.instruments_file or bundled("instruments.yaml"))
+    rules = load_rules(settings.rules_file or bundled("rules.yaml"))
+    market = Market(instruments, tuple(rules.rules))
+    for exchange in {spec.exchange for spec in instruments.instruments} | (
+        {instruments.default_exchange} if instruments.default_exchange else set()
+    ):
+        market.calendar(exchange)  # build calendars now, not on the first tick
+    return market
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -42,14 +58,16 @@ def create_app(settings: Settings) -> faust.App:
     )
     ticks = app.topic(settings.topic_ticks, key_serializer="raw", value_serializer="raw")
 
+    market = load_market(settings)
+
     async def make_engine() -> Engine:
         redis = Redis.from_url(settings.redis_url or DEFAULT_REDIS_URL)
         await redis.ping()
         return Engine(
             StateStore(redis, settings.key_prefix),
             KafkaPublisher(settings.kafka_bootstrap, client_id=f"{settings.app_id}-alerts"),
-            default_rules(settings),
-            Topics(alerts=settings.topic_alerts, dead_letters=settings.topic_dlq),
+            market,
+            Topics(settings.topic_ticks, settings.topic_alerts, settings.topic_dlq),
         )
 
     agents.register(app, ticks, settings, make_engine)

@@ -57,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--speed", type=_speed_arg, help="replay at this factor of real time (default: max)"
     )
+    replay.add_argument(
+        "--close-sessions",
+        action="store_true",
+        help="after the file, end the last session of each exchange (as a feed does at the close)",
+    )
+
+    seed = sub.add_parser("seed", help="load daily history (date,symbol,close,...) into state")
+    seed.add_argument("file", type=Path)
 
     tail = sub.add_parser("tail", help="print alerts as they arrive")
     tail.add_argument("--json", action="store_true", help="JSON lines instead of text")
@@ -64,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the whole pipeline on embedded infrastructure")
     demo.add_argument("--ticks", type=Path, help="tick file to replay (default: bundled)")
+    demo.add_argument("--instruments", type=Path, help="instruments YAML (default: bundled)")
+    demo.add_argument("--rules", type=Path, help="rules YAML (default: bundled)")
+    demo.add_argument("--history", type=Path, help="daily history CSV to seed first")
     demo.add_argument("--alerts-out", type=Path, help="also write alerts here as JSON lines")
     demo.add_argument("--keep-running", action="store_true", help="keep running after replay")
     return parser
@@ -99,22 +110,40 @@ def _run(args: argparse.Namespace) -> int:
 
         run_worker(settings)
     elif args.command == "replay":
-        from streams.replay import publish_ticks, read_ticks
+        from streams.app import load_market
+        from streams.replay import publish_ticks, read_ticks, session_ends
 
         ticks = read_ticks(args.file)
-        publish_ticks(ticks, settings.kafka_bootstrap, settings.topic_ticks, args.speed)
-        print(f"replayed {len(ticks)} ticks to {settings.topic_ticks}")
+        ends = session_ends(ticks, load_market(settings)) if args.close_sessions else []
+        publish_ticks(ticks, settings.kafka_bootstrap, settings.topic_ticks, args.speed, ends)
+        closed = "".join(f", then ended {e.exchange} {e.session}" for e in ends)
+        print(f"replayed {len(ticks)} ticks to {settings.topic_ticks}{closed}")
+    elif args.command == "seed":
+        from streams.app import DEFAULT_REDIS_URL, load_market
+        from streams.seed import run_seed
+
+        url = settings.redis_url or DEFAULT_REDIS_URL
+        report = run_seed(url, settings.key_prefix, load_market(settings), args.file)
+        print(
+            f"seeded {report.applied} closes of {report.instruments} instruments "
+            f"({report.skipped} already known or live, skipped; "
+            f"{report.not_sessions} dates that are not sessions of their calendar, kept)"
+        )
     elif args.command == "tail":
         from streams.tail import tail
 
         tail(settings.kafka_bootstrap, settings.topic_alerts, args.json, args.from_beginning)
     elif args.command == "demo":
-        from streams.demo import DemoOptions, bundled, run_demo
+        from streams.app import bundled
+        from streams.demo import DemoOptions, run_demo
 
         if args.alerts_out is not None:
             args.alerts_out.write_bytes(b"")
+        updates = {"instruments_file": args.instruments, "rules_file": args.rules}
+        settings = settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
         options = DemoOptions(
             ticks=args.ticks or bundled("demo_ticks.csv"),
+            history=args.history,
             alerts_out=args.alerts_out,
             keep_running=args.keep_running,
         )

@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
@@ -20,10 +19,12 @@ from redis import Redis
 from schemas.alerts import Alert
 from schemas.errors import TickwatchError
 from schemas.settings import Settings
+from streams.app import load_market
 from streams.broker import spawn_broker
 from streams.children import stop_child
 from streams.redis_server import embedded_redis
-from streams.replay import publish_ticks, read_ticks
+from streams.replay import publish_ticks, read_ticks, session_ends
+from streams.seed import run_seed
 from streams.tail import AlertReader, format_alert
 from streams.topics import topic_specs
 
@@ -32,13 +33,10 @@ class DemoError(TickwatchError):
     """The demo could not finish; the message says where to look."""
 
 
-def bundled(name: str) -> Path:
-    return Path(str(resources.files("streams") / "data" / name))
-
-
 @dataclass(frozen=True)
 class DemoOptions:
     ticks: Path
+    history: Path | None = None
     alerts_out: Path | None = None
     keep_running: bool = False
     timeout_s: float = 180.0
@@ -85,6 +83,8 @@ def run_demo(
 ) -> list[Alert]:
     """Play the tick file through the real pipeline; return the alerts it raised."""
     ticks = read_ticks(options.ticks)
+    market = load_market(settings)
+    ends = session_ends(ticks, market)
     with ExitStack() as stack:
         broker = spawn_broker(topic_specs(settings))
         stack.callback(broker.stop)
@@ -102,13 +102,16 @@ def run_demo(
             }
         )
         emit(f"demo: broker {broker.bootstrap}, redis {redis_url}")
+        if options.history is not None:
+            report = run_seed(redis_url, prefix, market, options.history)
+            emit(f"demo: seeded {report.applied} daily closes of {report.instruments} instruments")
         log_path = Path(tempfile.mkdtemp(prefix="tickwatch-demo-")) / "worker.log"
         worker = stack.enter_context(running_worker(settings, log_path))
         reader = AlertReader(settings.kafka_bootstrap, settings.topic_alerts, True)
         stack.callback(reader.close)
-        ends = publish_ticks(ticks, settings.kafka_bootstrap, settings.topic_ticks)
+        offsets = publish_ticks(ticks, settings.kafka_bootstrap, settings.topic_ticks, None, ends)
         emit(f"demo: replayed {len(ticks)} ticks from {options.ticks}; worker log {log_path}")
-        alerts = _collect(settings, reader, ends, worker, log_path, options, emit)
+        alerts = _collect(settings, reader, offsets, worker, log_path, options, emit)
         emit(f"demo: {len(ticks)} ticks processed, {len(alerts)} alert(s)")
         while options.keep_running and worker.poll() is None:
             alerts += _show(reader, options, emit)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Iterator, Sequence
+from datetime import date
 from pathlib import Path
 
 import orjson
 from confluent_kafka import Producer
 from pydantic import ValidationError
 
+from alerts.catalog import Market
 from schemas.errors import InputError, describe
-from schemas.ticks import Tick
+from schemas.ticks import SessionEnd, Tick
 
 CSV_FIELDS = ("ts", "symbol", "price", "volume", "seq")
 
@@ -42,7 +44,9 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
                 raise InputError(
                     f"{path}:{line}: expected ts,symbol,price[,volume,seq], got {len(cells)} fields"
                 )
-            row = {k: v.strip() for k, v in zip(CSV_FIELDS, cells, strict=False) if v.strip()}
+            row: dict[str, object] = {
+                k: v.strip() for k, v in zip(CSV_FIELDS, cells, strict=False) if v.strip()
+            }
             yield line, row
 
 
@@ -64,18 +68,39 @@ def encode(tick: Tick) -> bytes:
     return tick.model_dump_json(exclude_none=True).encode()
 
 
+def session_ends(ticks: Sequence[Tick], market: Market) -> list[SessionEnd]:
+    """End-of-day messages for the last session of each exchange the ticks reach."""
+    last: dict[str, date] = {}
+    for tick in ticks:
+        spec = market.instruments.get(tick.symbol)
+        if spec is None:
+            continue
+        session = market.calendar(spec.exchange).session_at(tick.ts_ms)
+        if session is not None and session.day > last.get(spec.exchange, date.min):
+            last[spec.exchange] = session.day
+    return [
+        SessionEnd(type="session_end", exchange=exchange, session=day)
+        for exchange, day in sorted(last.items())
+    ]
+
+
 def publish_ticks(
-    ticks: Sequence[Tick], bootstrap: str, topic: str, speed: float | None = None
+    ticks: Sequence[Tick],
+    bootstrap: str,
+    topic: str,
+    speed: float | None = None,
+    ends: Sequence[SessionEnd] = (),
 ) -> dict[int, int]:
     """Publish in file order; return the next offset of each partition written to.
 
     With `speed`, ticks are spaced by their timestamps divided by speed (2.0 = twice
-    as fast as they happened); without, as fast as Kafka takes them.
+    as fast as they happened); without, as fast as Kafka takes them. Each of `ends`
+    is then published to every partition, as a feed does at the close.
     """
     producer = Producer(
         {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5}
     )
-    ends: dict[int, int] = {}
+    next_offsets: dict[int, int] = {}
     failures: list[str] = []
 
     def delivered(err: object, msg: object) -> None:
@@ -83,7 +108,7 @@ def publish_ticks(
             failures.append(str(err))
             return
         partition, offset = msg.partition(), msg.offset()  # type: ignore[attr-defined]
-        ends[partition] = max(ends.get(partition, 0), offset + 1)
+        next_offsets[partition] = max(next_offsets.get(partition, 0), offset + 1)
 
     start_wall = time.monotonic()
     first_ts = ticks[0].ts if ticks else None
@@ -103,7 +128,18 @@ def publish_ticks(
             except BufferError:
                 producer.poll(0.05)
         producer.poll(0)
+    if ends:
+        partitions = producer.list_topics(topic, timeout=10).topics[topic].partitions
+        for end in ends:
+            for partition in sorted(partitions):
+                producer.produce(
+                    topic,
+                    key=end.exchange.encode(),
+                    value=end.model_dump_json().encode(),
+                    partition=partition,
+                    on_delivery=delivered,
+                )
     remaining = producer.flush(30)
     if failures or remaining:
         raise InputError(f"Kafka did not take every tick: {failures[:1] or remaining}")
-    return ends
+    return next_offsets

@@ -38,9 +38,10 @@ class AlertReader:
     def poll(self, timeout_s: float) -> Iterator[tuple[bytes, Alert | None]]:
         """Raw value and the alert in it (None when the message is not an alert)."""
         for msg in self._consumer.consume(num_messages=500, timeout=timeout_s):
-            if msg.error():
-                if msg.error().code() != KafkaError._PARTITION_EOF:
-                    raise RuntimeError(str(msg.error()))
+            error = msg.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    raise RuntimeError(str(error))
                 continue
             value = msg.value() or b""
             try:

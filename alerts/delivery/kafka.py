@@ -1,13 +1,14 @@
-"""Kafka delivery: publish alerts (and dead letters) and know when Kafka has them."""
+"""Kafka delivery: publish alerts (and dead letters) and know where Kafka put them."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, Message, Producer
+import orjson
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 
 class DeliveryError(Exception):
@@ -23,9 +24,15 @@ class Record:
 
 
 class KafkaPublisher:
-    """An idempotent confluent-kafka producer whose deliveries can be awaited."""
+    """An idempotent confluent-kafka producer whose deliveries can be awaited.
+
+    It also keeps, per partition of each topic it writes, the offset after the last
+    message Kafka acknowledged: its "marks". Anything published later lands at or
+    beyond them, which is what outbox recovery needs to know where to look.
+    """
 
     def __init__(self, bootstrap: str, client_id: str = "tickwatch") -> None:
+        self.bootstrap = bootstrap
         self._producer = Producer(
             {
                 "bootstrap.servers": bootstrap,
@@ -33,9 +40,13 @@ class KafkaPublisher:
                 "enable.idempotence": True,
                 "acks": "all",
                 "linger.ms": 1,
+                # Java clients' partitioner, so an instrument's alerts land where they expect.
+                "partitioner": "murmur2_random",
                 "message.timeout.ms": 30_000,
             }
         )
+        self._marks: dict[str, dict[int, int]] = {}
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="kafka-publisher", daemon=True)
         self._poller.start()
@@ -44,23 +55,33 @@ class KafkaPublisher:
         while not self._stop.is_set():
             self._producer.poll(0.05)
 
+    def track(self, topic: str, timeout_s: float = 30.0) -> None:
+        """Start the marks of a topic at its current high watermarks (blocking)."""
+        highs = high_watermarks(self.bootstrap, topic, timeout_s)
+        with self._lock:
+            marks = self._marks.setdefault(topic, {})
+            for partition, high in highs.items():
+                marks[partition] = max(marks.get(partition, 0), high)
+
+    def marks(self, topic: str) -> dict[int, int]:
+        with self._lock:
+            return dict(self._marks.get(topic, {}))
+
+    def _delivered(self, msg: Message) -> None:
+        with self._lock:
+            partition, offset = msg.partition(), msg.offset()
+            if partition is None or offset is None:
+                return
+            marks = self._marks.setdefault(str(msg.topic()), {})
+            marks[partition] = max(marks.get(partition, 0), offset + 1)
+
     async def publish(self, records: Sequence[Record]) -> None:
         """Return once Kafka has acknowledged every record, in order per partition."""
         if not records:
             return
         loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in records]
-
-        def settle(future: asyncio.Future[None], err: KafkaError | None, _: Message) -> None:
-            if future.done():
-                return
-            if err is None:
-                future.set_result(None)
-            else:
-                future.set_exception(DeliveryError(str(err)))
-
+        futures: list[asyncio.Future[None]] = [loop.create_future() for _ in records]
         for record, future in zip(records, futures, strict=True):
-            callback = _threadsafe(loop, future, settle)
             while True:
                 try:
                     self._producer.produce(
@@ -68,12 +89,30 @@ class KafkaPublisher:
                         value=record.value,
                         key=record.key,
                         headers=list(record.headers) or None,
-                        on_delivery=callback,
+                        on_delivery=self._on_delivery(loop, future),
                     )
                     break
                 except BufferError:
                     await asyncio.sleep(0.01)
         await asyncio.gather(*futures)
+
+    def _on_delivery(
+        self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]
+    ) -> Callable[[KafkaError | None, Message], None]:
+        def settle(err: KafkaError | None) -> None:
+            if future.done():
+                return
+            if err is None:
+                future.set_result(None)
+            else:
+                future.set_exception(DeliveryError(str(err)))
+
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            if err is None:
+                self._delivered(msg)
+            loop.call_soon_threadsafe(settle, err)
+
+        return on_delivery
 
     def close(self, timeout_s: float = 10.0) -> None:
         self._producer.flush(timeout_s)
@@ -81,8 +120,65 @@ class KafkaPublisher:
         self._poller.join(timeout=1.0)
 
 
-def _threadsafe(loop, future, settle):  # type: ignore[no-untyped-def]
-    def on_delivery(err: KafkaError | None, msg: Message) -> None:
-        loop.call_soon_threadsafe(settle, future, err, msg)
+def _consumer(bootstrap: str) -> Consumer:
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "tickwatch-recovery",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
 
-    return on_delivery
+
+def high_watermarks(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[int, int]:
+    consumer = _consumer(bootstrap)
+    try:
+        partitions = consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions
+        return {
+            p: consumer.get_watermark_offsets(
+                TopicPartition(topic, p), timeout=timeout_s, cached=False
+            )[1]
+            for p in partitions
+        }
+    finally:
+        consumer.close()
+
+
+def alert_ids_from(
+    bootstrap: str, topic: str, starts: Mapping[int, int], timeout_s: float = 30.0
+) -> set[str]:
+    """Ids of every alert on these partitions from these offsets to their ends.
+
+    Used on recovery: an outbox entry whose id is already on the topic was published
+    by a worker that died before removing it, and must not be published again.
+    """
+    consumer = _consumer(bootstrap)
+    try:
+        found: set[str] = set()
+        for partition, start in sorted(starts.items()):
+            tp = TopicPartition(topic, partition)
+            low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
+            first = max(start, low)
+            if first >= high:
+                continue
+            consumer.assign([TopicPartition(topic, partition, first)])
+            while True:
+                msg = consumer.poll(timeout_s)
+                if msg is None:
+                    raise DeliveryError(f"{topic}[{partition}] did not answer in time")
+                if msg.error() is not None:
+                    raise DeliveryError(f"reading {topic}[{partition}]: {msg.error()}")
+                found.add(_alert_id(msg.value()))
+                if (msg.offset() or 0) >= high - 1:
+                    break
+        return found
+    finally:
+        consumer.close()
+
+
+def _alert_id(value: bytes | None) -> str:
+    try:
+        return str(orjson.loads(value or b"{}").get("alert_id", ""))
+    except orjson.JSONDecodeError:
+        return ""

@@ -29,8 +29,9 @@ def test_demo_prints_the_four_percent_alert_and_exits_zero(tmp_path: Path, redis
     assert done.returncode == 0, done.stderr[-3000:]
     assert "BIDU" in done.stdout and "+4." in done.stdout
     alerts = [orjson.loads(line) for line in out.read_text().splitlines()]
-    assert [(a["instrument"], a["session"], a["rule"]) for a in alerts] == [
-        ("BIDU", "2025-09-18", "daily_gain_4pct")
+    assert [(a["instrument"], a["session"], a["rule"], a["stage"]) for a in alerts] == [
+        ("BIDU", "2025-09-18", "daily_gain", "intraday"),
+        ("BIDU", "2025-09-18", "daily_gain", "close"),
     ]
     for field in ("alert_id", "rule", "kind", "instrument", "session", "ts", "price", "message"):
         assert field in alerts[0]
@@ -44,9 +45,11 @@ def test_demo_plays_a_file_of_the_users(tmp_path: Path, redis_url: str) -> None:
         {"symbol": "ACME", "price": 9.5, "ts": "2025-01-06T10:00:00-05:00"},
     ]
     ticks.write_bytes(b"\n".join(orjson.dumps(r) for r in rows))
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - {name: gain, kind: daily_move, rungs: [4]}\n")
     out = tmp_path / "alerts.jsonl"
     done = run(
-        ["demo", "--ticks", str(ticks), "--alerts-out", str(out)],
+        ["demo", "--ticks", str(ticks), "--rules", str(rules), "--alerts-out", str(out)],
         {"TICKWATCH_REDIS_URL": redis_url},
     )
     assert done.returncode == 0, done.stderr[-3000:]

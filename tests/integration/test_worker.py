@@ -54,23 +54,22 @@ def test_a_four_percent_gain_travels_kafka_faust_redis_kafka(
     assert [(a.instrument, a.session, a.price, a.reference_price) for a in alerts] == [
         ("BIDU", session, 105.2, 101.0)
     ]
-    assert alerts[0].alert_id == alert_id("daily_gain_4pct", "BIDU", session, 4.0, "intraday")
+    assert alerts[0].alert_id == alert_id("daily_gain", "BIDU", session, 4.0, "intraday")
 
     redis = Redis.from_url(settings.redis_url)
-    state = orjson.loads(redis.hget(f"{settings.key_prefix}:{{BIDU}}:state", "s"))
+    hot, history = redis.hmget(f"{settings.key_prefix}:{{BIDU}}:state", "s", "h")
     redis.close()
-    assert (state["session"], state["last"], state["previous_close"]) == (
-        "2025-09-18",
-        106.0,
-        101.0,
-    )
+    state = orjson.loads(hot)
+    assert (state["session"], state["last"]) == ("2025-09-18", 106.0)
+    assert orjson.loads(history)["last_close"] == 101.0
 
 
 def test_a_bad_tick_is_dead_lettered_with_its_reason(settings: Settings, tmp_path: Path) -> None:
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
     producer.produce(settings.topic_ticks, key=b"X", value=b"{not json")
     producer.produce(settings.topic_ticks, key=b"X", value=b'{"symbol":"X","price":-1,"ts":1}')
-    producer.produce(settings.topic_ticks, key=b"X", value=b'{"symbol":"X","price":1,"ts":1}')
+    good = b'{"symbol":"X","price":1,"ts":"2025-09-18T10:00:00+08:00"}'
+    producer.produce(settings.topic_ticks, key=b"X", value=good)
     producer.flush(10)
     log = tmp_path / "worker.log"
     worker = start_worker(settings, log)

@@ -1,125 +1,201 @@
-"""The pure core: one tick moves an instrument's state and may raise alerts."""
+"""The pure core: ticks and session closes move an instrument's state and raise alerts."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alerts.market import InstrumentState, apply_tick
-from alerts.rules import DailyMoveRule
-from schemas.alerts import alert_id
+from alerts.market import InstrumentState, Step, apply_tick, close_session, seed_closes
+from alerts.sessions import get_calendar
+from schemas.alerts import Alert, alert_id
+from schemas.rules import DailyMoveRule, MultiYearRule, RecordRule, Rule, YtdRule
 from schemas.ticks import Tick
+from tests.oracle import oracle
 
-RULE = DailyMoveRule(name="gain4", rungs=(4.0,))
-LADDER = DailyMoveRule(name="ladder", rungs=(6.0, 4.0, 5.0))
+DAY = get_calendar("24/7")
+HK = get_calendar("XHKG")
+GAIN = DailyMoveRule(name="gain", rungs=(4.0,))
+LADDER = DailyMoveRule(name="ladder", rungs=(4.0, 5.0, 6.0), stages=("intraday", "close"))
+ALL_RULES: list[Rule] = [
+    LADDER,
+    DailyMoveRule(name="loss", direction="down", rungs=(3.0, 5.0), stages=("intraday", "close")),
+    MultiYearRule(name="high2", kind="multi_year_high", years=2, stages=("intraday", "close")),
+    MultiYearRule(name="low1", kind="multi_year_low", years=1),
+    RecordRule(name="ath", kind="record_high", min_years=1),
+    RecordRule(name="atl", kind="record_low", min_years=0, stages=("close",)),
+    YtdRule(name="ytd", rungs=(10.0, 20.0), stages=("intraday", "close")),
+    YtdRule(name="ytd_down", direction="down", rungs=(10.0,)),
+]
 
 
-def tick(day: int, price: float, minute: int = 0, seq: int | None = None) -> Tick:
-    ts = datetime(2025, 9, day, 2, 0, tzinfo=UTC) + timedelta(minutes=minute)
+def tick(day: int, price: float, minute: int = 0, seq: int | None = None, month: int = 9) -> Tick:
+    ts = datetime(2025, month, day, 2, 0, tzinfo=UTC) + timedelta(minutes=minute)
     return Tick(symbol="BIDU", price=price, ts=ts, seq=seq)
 
 
-def run(ticks: list[Tick], rules: list[DailyMoveRule]) -> tuple[InstrumentState, list]:
-    state = InstrumentState("BIDU")
-    alerts = []
+def step(state: InstrumentState, t: Tick, rules: list[Rule], calendar=DAY) -> Step:  # type: ignore[no-untyped-def]
+    session = calendar.session_at(t.ts_ms)
+    assert session is not None
+    return apply_tick(state, t, session, calendar, rules)
+
+
+def run(
+    ticks: list[Tick], rules: list[Rule], state: InstrumentState | None = None, calendar=DAY
+) -> tuple[InstrumentState, list[Alert]]:  # type: ignore[no-untyped-def]
+    state = state or InstrumentState("BIDU")
+    alerts: list[Alert] = []
     for t in ticks:
-        step = apply_tick(state, t, rules)
-        state = step.state
-        alerts += step.alerts
+        moved = step(state, t, rules, calendar)
+        state, alerts = moved.state, alerts + moved.alerts
     return state, alerts
 
 
 def test_a_four_percent_gain_over_the_previous_close_alerts_once() -> None:
     state, alerts = run(
-        [tick(17, 100.0), tick(17, 101.0, 5), tick(18, 104.0), tick(18, 105.5, 1)], [RULE]
+        [tick(17, 100.0), tick(17, 101.0, 5), tick(18, 104.0), tick(18, 105.5, 1)], [GAIN]
     )
-    assert [(a.instrument, a.session, a.price, a.reference_price) for a in alerts] == [
-        ("BIDU", date(2025, 9, 18), 105.5, 101.0)
+    assert [(a.session, a.price, a.reference_price, a.stage) for a in alerts] == [
+        (date(2025, 9, 18), 105.5, 101.0, "intraday")
     ]
-    alert = alerts[0]
-    assert alert.alert_id == alert_id("gain4", "BIDU", date(2025, 9, 18), 4.0, "intraday")
-    assert alert.kind == "daily_move" and alert.threshold == 4.0
-    assert round(alert.change, 4) == round((105.5 / 101.0 - 1) * 100, 4)
+    assert alerts[0].alert_id == alert_id("gain", "BIDU", date(2025, 9, 18), 4.0, "intraday")
     assert state.previous_close == 101.0 and state.last == 105.5
     assert (state.open, state.high, state.low) == (104.0, 105.5, 104.0)
 
 
-def test_just_below_the_threshold_is_silent() -> None:
-    _, alerts = run([tick(17, 100.0), tick(18, 103.99)], [RULE])
-    assert alerts == []
-
-
 def test_exactly_the_threshold_alerts_despite_binary_rounding() -> None:
-    _, alerts = run([tick(17, 1.0), tick(18, 1.04)], [RULE])
+    _, alerts = run([tick(17, 1.0), tick(18, 1.04)], [GAIN])
     assert len(alerts) == 1
 
 
-def test_each_rung_of_a_ladder_fires_once_in_order() -> None:
-    _, alerts = run(
-        [tick(17, 100.0), tick(18, 104.5), tick(18, 107.0, 1), tick(18, 104.0, 2)], [LADDER]
+def test_each_rung_fires_once_and_the_close_stage_once_per_session() -> None:
+    state, alerts = run(
+        [tick(17, 100.0), tick(18, 104.5), tick(18, 107.0, 1), tick(18, 104.2, 2)], [LADDER]
     )
-    assert [a.threshold for a in alerts] == [4.0, 5.0, 6.0]
-    assert [a.price for a in alerts] == [104.5, 107.0, 107.0]
+    assert [(a.threshold, a.stage) for a in alerts] == [
+        (4.0, "intraday"),
+        (5.0, "intraday"),
+        (6.0, "intraday"),
+    ]
+    closed = close_session(state, DAY, [LADDER])
+    assert [(a.threshold, a.stage, a.price) for a in closed.alerts] == [(4.0, "close", 104.2)]
+    assert closed.alerts[0].ts == datetime(2025, 9, 19, tzinfo=UTC)
+    assert closed.alerts[0].message.startswith("BIDU closed +4.20%")
+    assert close_session(closed.state, DAY, [LADDER]).alerts == []
+    assert closed.state.history.last_session == date(2025, 9, 18)
 
 
-def test_a_new_session_fires_again() -> None:
-    _, alerts = run([tick(16, 100.0), tick(17, 105.0), tick(18, 110.0)], [RULE])
-    assert [a.session.day for a in alerts] == [17, 18]
+def test_strongest_gain_since_the_latest_stronger_day() -> None:
+    closes = [(date(2025, 9, d), p) for d, p in [(1, 100), (2, 105), (3, 100), (4, 103), (5, 100)]]
+    state = seed_closes(InstrumentState("BIDU"), closes).state
+    _, alerts = run([tick(8, 104.5)], [GAIN], state)
+    # +4.5% beats the +3% of the 4th, not the +5% of the 2nd.
+    assert (alerts[0].since, alerts[0].record) == (date(2025, 9, 2), False)
+    assert "its strongest daily gain since 2025-09-02" in alerts[0].message
 
 
-def test_a_late_tick_of_an_earlier_session_changes_nothing() -> None:
-    state, _ = run([tick(17, 100.0), tick(18, 101.0)], [RULE])
-    step = apply_tick(state, tick(17, 90.0, 30), [RULE])
-    assert step.ignored == "late_tick" and step.state == state
+def test_highest_since_and_four_year_high_on_hkex() -> None:
+    days = [HK.session(date(2021, 2, 17)), HK.session(date(2021, 11, 2))]
+    history = [(date(2021, 2, 17), 200.0), (date(2021, 11, 2), 150.0)]
+    history += [(date(2022, 3, 15), 80.0), (date(2025, 9, 16), 120.0)]
+    assert all(days)
+    state = seed_closes(InstrumentState("HSTECH", kind="index"), history).state
+    rule = MultiYearRule(name="four", kind="multi_year_high", years=4)
+    at = Tick(symbol="HSTECH", price=155.0, ts=datetime(2025, 9, 18, 3, 0, tzinfo=UTC))
+    _, alerts = run([at], [rule], state, HK)
+    # Above every close since 2021-09-18; the latest close at or above 155 is 2021-02-17.
+    assert [(a.since, a.reference_price, a.record) for a in alerts] == [
+        (date(2021, 2, 17), 150.0, False)
+    ]
+    assert "its highest since 2021-02-17" in alerts[0].message
 
 
-def test_a_repeated_sequence_number_is_ignored() -> None:
-    state, _ = run([tick(17, 100.0, seq=5)], [RULE])
-    step = apply_tick(state, tick(18, 200.0, seq=5), [RULE])
-    assert step.ignored == "duplicate_seq" and step.alerts == []
+def test_no_multi_year_claim_without_enough_history() -> None:
+    state = seed_closes(InstrumentState("BIDU"), [(date(2023, 1, 2), 50.0)]).state
+    rule = MultiYearRule(name="four", kind="multi_year_high", years=4)
+    assert run([tick(18, 90.0)], [rule], state)[1] == []
+
+
+def test_ytd_change_fires_each_rung_once_a_year() -> None:
+    history = [(date(2024, 12, 31), 100.0), (date(2025, 1, 2), 101.0)]
+    state = seed_closes(InstrumentState("BIDU"), history).state
+    rule = YtdRule(name="ytd", rungs=(40.0,))
+    state, alerts = run([tick(17, 141.0), tick(18, 150.0)], [rule], state)
+    assert [(a.session, a.reference_price, a.threshold) for a in alerts] == [
+        (date(2025, 9, 17), 100.0, 40.0)
+    ]
+
+
+def test_late_and_duplicate_ticks_change_nothing() -> None:
+    state, _ = run([tick(17, 100.0, seq=5), tick(18, 101.0, seq=6)], [GAIN])
+    assert step(state, tick(17, 90.0, 30), [GAIN]).ignored == "late_tick"
+    assert step(state, tick(18, 200.0, 5, seq=6), [GAIN]).ignored == "duplicate_seq"
+    closed = close_session(state, DAY, [GAIN]).state
+    assert step(closed, tick(18, 200.0, 9), [GAIN]).ignored == "late_tick"
+
+
+def test_seeding_twice_changes_nothing_and_live_data_wins() -> None:
+    closes = [(date(2025, 9, d), 100.0 + d) for d in range(1, 10)]
+    once = seed_closes(InstrumentState("BIDU"), closes)
+    twice = seed_closes(once.state, closes)
+    assert (once.applied, twice.applied, twice.skipped) == (9, 0, 9)
+    assert twice.state == once.state
+    live, _ = run([tick(20, 100.0)], [GAIN])
+    assert seed_closes(live, [(date(2025, 9, 20), 1.0), (date(2025, 9, 21), 1.0)]).applied == 0
 
 
 def test_state_survives_its_json_form() -> None:
-    state, _ = run([tick(17, 100.0), tick(18, 105.0, seq=9)], [LADDER])
-    assert InstrumentState.from_json(state.to_json()) == state
+    from alerts.history import History
+
+    state, _ = run([tick(17, 100.0), tick(18, 105.0, seq=9), tick(19, 99.0)], ALL_RULES)
+    history = History.from_json(state.history.to_json())
+    assert InstrumentState.from_json(state.hot_json(), history) == state
 
 
-def oracle(ticks: list[Tick], rungs: tuple[float, ...]) -> list[tuple[date, float, float]]:
-    """Rescan all history for every tick: (session, rung, price) of each alert."""
-    fired = set()
-    out = []
-    for i, t in enumerate(ticks):
-        day = t.ts.date()
-        earlier = [u for u in ticks[:i] if u.ts.date() < day]
-        if not earlier:
-            continue
-        last_day = max(u.ts.date() for u in earlier)
-        close = [u for u in earlier if u.ts.date() == last_day][-1].price
-        for rung in sorted(rungs):
-            if (day, rung) not in fired and (t.price / close - 1) * 100 >= rung - 1e-9:
-                fired.add((day, rung))
-                out.append((day, rung, t.price))
-    return out
+# -- random histories against the oracle -------------------------------------------
+
+sessions_2020_2025 = [
+    s for s in (HK.session(date(2020, 1, 1) + timedelta(days=i)) for i in range(2200)) if s
+]
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    steps=st.lists(
-        st.tuples(st.integers(0, 2), st.integers(0, 600), st.floats(0.9, 1.12)),
-        min_size=1,
-        max_size=40,
-    )
-)
-def test_random_sequences_alert_exactly_as_the_oracle(steps: list) -> None:
+@st.composite
+def hk_history(draw: st.DrawFn) -> tuple[list[tuple[date, float]], list[Tick]]:
+    """Seeded closes, then ticks over later sessions, prices wandering, in time order."""
+    n_seed = draw(st.integers(0, 800))
+    n_live = draw(st.integers(1, 6))
+    start = draw(st.integers(0, len(sessions_2020_2025) - n_seed - n_live - 1))
+    price = 100.0
+    seeded = []
+    for s in sessions_2020_2025[start : start + n_seed]:
+        price = round(price * draw(st.floats(0.93, 1.08)), 3)
+        seeded.append((s.day, price))
     ticks = []
-    price, day, minute = 100.0, 1, 0
-    for gap, later, factor in steps:
-        day += gap
-        minute = minute + later if gap == 0 else later
-        price = round(price * factor, 4)
-        ticks.append(tick(day, price, min(minute, 1200)))
-    ticks.sort(key=lambda t: t.ts)
-    _, alerts = run(ticks, [LADDER])
-    assert [(a.session, a.threshold, a.price) for a in alerts] == oracle(ticks, LADDER.rungs)
+    gap = draw(st.integers(0, 3))
+    live = sessions_2020_2025[start + n_seed + gap : start + n_seed + gap + n_live]
+    for s in live:
+        offsets = sorted(draw(st.lists(st.integers(-20, 400), min_size=1, max_size=8)))
+        for minute in offsets:
+            price = round(price * draw(st.floats(0.95, 1.06)), 3)
+            ts = min(s.open + timedelta(minutes=minute), s.close + timedelta(minutes=10))
+            ticks.append(Tick(symbol="HSTECH", price=price, ts=ts))
+    return seeded, ticks
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=hk_history())
+def test_random_histories_alert_exactly_as_the_oracle(
+    case: tuple[list[tuple[date, float]], list[Tick]],
+) -> None:
+    seeded, ticks = case
+    state = seed_closes(InstrumentState("HSTECH", kind="index"), seeded).state
+    state, alerts = run(ticks, ALL_RULES, state, HK)
+    alerts += close_session(state, HK, ALL_RULES).alerts
+    got = [
+        (a.alert_id, a.rule, a.instrument, a.session, a.stage, a.ts, round(a.price, 9),
+         round(a.threshold, 9), round(a.reference_price, 9), a.since, a.record)
+        for a in alerts
+    ]  # fmt: skip
+    expected = oracle("HSTECH", "index", HK, ALL_RULES, seeded, ticks)
+    assert got == [e.key() for e in expected]

@@ -10,7 +10,7 @@ def test_defaults_need_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert settings.bootstrap_servers == ["127.0.0.1:9092"]
     assert settings.topic_ticks == "ticks"
-    assert settings.daily_gain_pct == 4.0
+    assert settings.rules_file is None and settings.instruments_file is None
 
 
 def test_values_come_from_tickwatch_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -29,7 +29,7 @@ def test_values_come_from_tickwatch_variables(monkeypatch: pytest.MonkeyPatch) -
         ("TICKWATCH_KAFKA_BOOTSTRAP", "localhost"),
         ("TICKWATCH_REDIS_URL", "localhost:6379"),
         ("TICKWATCH_TICKS_PARTITIONS", "0"),
-        ("TICKWATCH_DAILY_GAIN_PCT", "-4"),
+        ("TICKWATCH_BATCH_MAX", "0"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_its_variable(

@@ -1,0 +1,29 @@
+"""The market as configured: instruments, their exchange calendars, and the rules."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from alerts.sessions import ExchangeCalendar, get_calendar
+from schemas.instruments import InstrumentsFile
+from schemas.rules import Rule
+
+
+@dataclass(frozen=True)
+class Market:
+    """What the engine knows of the market, built once from the configuration files."""
+
+    instruments: InstrumentsFile
+    rules: Sequence[Rule]
+
+    def calendar(self, exchange: str) -> ExchangeCalendar:
+        return get_calendar(
+            exchange,
+            open_grace_minutes=self.instruments.open_grace_minutes,
+            close_grace_minutes=self.instruments.close_grace_minutes,
+        )
+
+    @property
+    def close_grace_ms(self) -> int:
+        return self.instruments.close_grace_minutes * 60_000

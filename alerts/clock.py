@@ -1,0 +1,49 @@
+"""Event time per partition and exchange: when the sessions of a partition have ended."""
+
+from __future__ import annotations
+
+import math
+
+
+class SessionClock:
+    """Tracks, per (partition, exchange), the latest event time and the next deadline.
+
+    Only ticks of the same partition move its clock: their order is the log's order,
+    so a replay closes sessions at exactly the same point as the live run did.
+    """
+
+    def __init__(self) -> None:
+        self._now: dict[tuple[int, str], int] = {}
+        self._next_deadline: dict[tuple[int, str], float] = {}
+
+    def now(self, partition: int, exchange: str) -> int:
+        return self._now.get((partition, exchange), -1)
+
+    def advance(self, partition: int, exchange: str, ts_ms: int) -> bool:
+        """Move the clock; True when it has passed the next known deadline."""
+        key = (partition, exchange)
+        if ts_ms > self._now.get(key, -1):
+            self._now[key] = ts_ms
+        return self._now[key] > self._next_deadline.get(key, math.inf)
+
+    def expect(self, partition: int, exchange: str, deadline_ms: int) -> None:
+        """An open session on this partition ends at deadline_ms."""
+        key = (partition, exchange)
+        self._next_deadline[key] = min(self._next_deadline.get(key, math.inf), deadline_ms)
+
+    def rearm(self, partition: int, exchange: str, deadline_ms: float) -> None:
+        """After closing what had ended: the earliest deadline still open (inf: none)."""
+        self._next_deadline[(partition, exchange)] = deadline_ms
+
+    def forget(self) -> None:
+        self._now.clear()
+        self._next_deadline.clear()
+
+    def snapshot(self) -> tuple[dict[tuple[int, str], int], dict[tuple[int, str], float]]:
+        """The clock as it is, to restore when a batch must be redone."""
+        return dict(self._now), dict(self._next_deadline)
+
+    def restore(
+        self, saved: tuple[dict[tuple[int, str], int], dict[tuple[int, str], float]]
+    ) -> None:
+        self._now, self._next_deadline = dict(saved[0]), dict(saved[1])

@@ -1,0 +1,232 @@
+"""Exchange sessions: which trading session a tick belongs to, from exchange_calendars.
+
+The session step of decode -> session -> state -> rules -> alert -> delivery. A calendar
+is built once per exchange (slow, pandas) into sorted lists of epoch milliseconds; every
+tick is then placed by bisection, without touching exchange_calendars again.
+"""
+
+from __future__ import annotations
+
+import difflib
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
+
+import exchange_calendars as xc
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MINUTE_MS = 60_000
+_DEFAULT_START = date(2000, 1, 3)
+_DEFAULT_HORIZON = timedelta(days=2 * 365)
+# Shown in UnknownExchangeError after the closest matches to the unknown name.
+_FAMILIAR = ("XHKG", "XNAS", "XNYS", "XLON", "XTKS", "24/7")
+
+
+@dataclass(frozen=True)
+class Session:
+    """One trading session: its label and its open and close, UTC-aware and in epoch ms."""
+
+    day: date
+    open: datetime
+    close: datetime
+    open_ms: int
+    close_ms: int
+
+
+class UnknownExchangeError(ValueError):
+    """The exchange is not a calendar name or alias known to exchange_calendars."""
+
+    def __init__(self, exchange: str, known: Sequence[str]) -> None:
+        self.exchange = exchange
+        close = difflib.get_close_matches(exchange.upper(), known, n=3, cutoff=0.5)
+        shown = list(dict.fromkeys([*close, *(name for name in _FAMILIAR if name in known)]))
+        super().__init__(
+            f"unknown exchange {exchange!r} (known: {', '.join(shown)}, ... "
+            "see exchange_calendars.get_calendar_names())"
+        )
+
+
+class ExchangeCalendar:
+    """The sessions of one exchange between first_day and last_day, ready for bisection.
+
+    A tick at ts (epoch ms) belongs, in this order of precedence, to:
+
+    1. the session S with open_S <= ts <= close_S (lunch breaks are ignored: a tick during
+       HKEX's lunch belongs to its session). Where sessions touch, as on "24/7" where one
+       UTC day closes at the instant the next opens, the later session wins;
+    2. else the latest session that closed before ts, if ts <= close + close_grace
+       (closing auctions, e.g. HKEX's runs to 16:10 after its 16:00 close);
+    3. else the next session, if ts >= open - open_grace (pre-open auctions);
+    4. else no session (weekend, holiday, overnight).
+
+    Outside the range covered (ticks before the first session's grace window or after the
+    last session's, days before first_day or after last_day) the answer is None: sessions
+    there are unknown, not absent.
+    """
+
+    __slots__ = (
+        "_by_day",
+        "_close_grace_ms",
+        "_closes",
+        "_days",
+        "_first_day",
+        "_last_day",
+        "_open_grace_ms",
+        "_opens",
+        "_sessions",
+        "name",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        sessions: Sequence[Session],
+        first_day: date,
+        last_day: date,
+        open_grace_minutes: int,
+        close_grace_minutes: int,
+    ) -> None:
+        _check_grace(open_grace_minutes, close_grace_minutes)
+        _check_ordered(name, sessions)
+        self.name = name
+        self._sessions = tuple(sessions)
+        self._days = [s.day for s in sessions]
+        self._opens = [s.open_ms for s in sessions]
+        self._closes = [s.close_ms for s in sessions]
+        self._by_day = {s.day: s for s in sessions}
+        self._first_day = first_day
+        self._last_day = last_day
+        self._open_grace_ms = open_grace_minutes * _MINUTE_MS
+        self._close_grace_ms = close_grace_minutes * _MINUTE_MS
+
+    def __repr__(self) -> str:
+        return f"ExchangeCalendar({self.name!r}, {self._first_day} .. {self._last_day})"
+
+    @property
+    def first_day(self) -> date:
+        """First day of the range covered (a session or not)."""
+        return self._first_day
+
+    @property
+    def last_day(self) -> date:
+        """Last day of the range covered (a session or not)."""
+        return self._last_day
+
+    def session_at(self, ts_ms: int) -> Session | None:
+        """The session a tick at ts_ms (epoch ms) belongs to, by the rule in the class doc."""
+        i = bisect_right(self._opens, ts_ms) - 1
+        if i >= 0:
+            close = self._closes[i]
+            if ts_ms <= close or ts_ms - close <= self._close_grace_ms:
+                return self._sessions[i]
+        nxt = i + 1
+        if nxt < len(self._opens) and self._opens[nxt] - ts_ms <= self._open_grace_ms:
+            return self._sessions[nxt]
+        return None
+
+    def session(self, day: date) -> Session | None:
+        """The session labelled day; None when day is not a session or is out of range."""
+        return self._by_day.get(day)
+
+    def is_session(self, day: date) -> bool:
+        """Whether day is a session (False out of range)."""
+        return day in self._by_day
+
+    def previous_session(self, day: date) -> Session | None:
+        """Latest session strictly before day (a session or not); None out of range."""
+        if not self._first_day <= day <= self._last_day:
+            return None
+        i = bisect_left(self._days, day) - 1
+        return self._sessions[i] if i >= 0 else None
+
+    def next_session(self, day: date) -> Session | None:
+        """Earliest session strictly after day (a session or not); None out of range."""
+        if not self._first_day <= day <= self._last_day:
+            return None
+        i = bisect_right(self._days, day)
+        return self._sessions[i] if i < len(self._sessions) else None
+
+
+@cache
+def get_calendar(
+    exchange: str,
+    open_grace_minutes: int = 30,
+    close_grace_minutes: int = 15,
+    start: date = _DEFAULT_START,
+    end: date | None = None,
+) -> ExchangeCalendar:
+    """The calendar of an exchange (a name or alias of exchange_calendars), built once.
+
+    end defaults to about two years from today. start and end are clipped to the bounds
+    exchange_calendars guarantees for that calendar (first_day/last_day say what was kept).
+    Raises UnknownExchangeError for an unknown name, ValueError for an empty range.
+    """
+    _check_grace(open_grace_minutes, close_grace_minutes)
+    try:
+        canonical = xc.resolve_alias(exchange)
+    except xc.errors.InvalidCalendarName:
+        raise UnknownExchangeError(exchange, known_exchanges()) from None
+    # The class, not an instance: its bounds are needed before building it.
+    factory = xc.calendar_utils.global_calendar_dispatcher._calendar_factories.get(canonical)
+    if factory is None:
+        raise UnknownExchangeError(exchange, known_exchanges())
+    first, last = _clip(factory, start, end or date.today() + _DEFAULT_HORIZON)
+    calendar = factory(start=first.isoformat(), end=last.isoformat())
+    return ExchangeCalendar(
+        exchange,
+        _sessions_of(calendar),
+        first,
+        last,
+        open_grace_minutes,
+        close_grace_minutes,
+    )
+
+
+def known_exchanges() -> list[str]:
+    """Every name get_calendar accepts (exchange_calendars' names and aliases), sorted."""
+    names: list[str] = xc.get_calendar_names(include_aliases=True, sort=True)
+    return names
+
+
+def _clip(factory: type[xc.ExchangeCalendar], start: date, end: date) -> tuple[date, date]:
+    bound_min, bound_max = factory.bound_min(), factory.bound_max()
+    if bound_min is not None:
+        start = max(start, bound_min.date())
+    if bound_max is not None:
+        end = min(end, bound_max.date())
+    if start >= end:
+        raise ValueError(f"empty calendar range {start} .. {end} for {factory.__name__}")
+    return start, end
+
+
+def _sessions_of(calendar: xc.ExchangeCalendar) -> list[Session]:
+    opens_ms: list[int] = (calendar.opens_nanos // 1_000_000).tolist()
+    closes_ms: list[int] = (calendar.closes_nanos // 1_000_000).tolist()
+    days: list[date] = [label.date() for label in calendar.sessions]
+    return [
+        Session(day, _utc(open_ms), _utc(close_ms), open_ms, close_ms)
+        for day, open_ms, close_ms in zip(days, opens_ms, closes_ms, strict=True)
+    ]
+
+
+def _utc(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+def _check_grace(open_grace_minutes: int, close_grace_minutes: int) -> None:
+    if open_grace_minutes < 0 or close_grace_minutes < 0:
+        raise ValueError(
+            f"grace minutes must be >= 0, got open {open_grace_minutes}, "
+            f"close {close_grace_minutes}"
+        )
+
+
+def _check_ordered(name: str, sessions: Sequence[Session]) -> None:
+    # Bisection on opens alone is only right if sessions never overlap.
+    previous_close: int | None = None
+    for s in sessions:
+        if s.open_ms >= s.close_ms or (previous_close is not None and s.open_ms < previous_close):
+            raise ValueError(f"{name}: session {s.day} overlaps or is empty")
+        previous_close = s.close_ms

@@ -1,0 +1,89 @@
+"""Seed: load daily history into market state, so a fresh deployment knows its records."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from alerts.catalog import Market
+from alerts.market import seed_closes
+from alerts.state import Change, StaleStateError, StateStore
+from schemas.errors import InputError
+from schemas.history import DailyBar
+from streams.history import read_history
+
+_CHUNK = 200
+
+
+@dataclass(frozen=True)
+class SeedReport:
+    instruments: int
+    applied: int
+    skipped: int
+    not_sessions: int
+
+
+def check_bars(bars: Sequence[DailyBar], market: Market, path: Path) -> int:
+    """InputError for a symbol the instruments file does not know; count non-session days."""
+    not_sessions = 0
+    for bar in bars:
+        spec = market.instruments.get(bar.symbol)
+        if spec is None:
+            raise InputError(f"{path}: {bar.symbol} is not in the instruments file")
+        if not market.calendar(spec.exchange).is_session(bar.date):
+            not_sessions += 1
+    return not_sessions
+
+
+async def seed_history(store: StateStore, market: Market, path: Path) -> SeedReport:
+    """Append each instrument's closes that its state does not have yet (idempotent)."""
+    bars = read_history(path)
+    not_sessions = check_bars(bars, market, path)
+    by_symbol = {
+        symbol: [(bar.date, bar.close) for bar in group]
+        for symbol, group in itertools.groupby(bars, key=lambda bar: bar.symbol)
+    }
+    applied = skipped = 0
+    symbols = sorted(by_symbol)
+    for start in range(0, len(symbols), _CHUNK):
+        chunk = symbols[start : start + _CHUNK]
+        for _ in range(5):
+            loaded = (await store.load(chunk)).states
+            changes, chunk_applied, chunk_skipped = [], 0, 0
+            for symbol in chunk:
+                current = loaded[symbol]
+                spec = market.instruments.get(symbol)
+                state = current.state
+                if spec is not None and state.kind != spec.kind:
+                    state = replace(state, kind=spec.kind)
+                seeded = seed_closes(state, by_symbol[symbol])
+                chunk_applied += seeded.applied
+                chunk_skipped += seeded.skipped
+                if seeded.applied:
+                    changes.append(Change(symbol, current.version, seeded.state, []))
+            try:
+                await store.commit(changes, [])
+            except StaleStateError:
+                continue  # a worker moved one of them meanwhile: reload and redo
+            applied += chunk_applied
+            skipped += chunk_skipped
+            break
+        else:
+            raise InputError(f"{path}: state kept changing under the seed; is a replay running?")
+    return SeedReport(len(symbols), applied, skipped, not_sessions)
+
+
+def run_seed(redis_url: str, prefix: str, market: Market, path: Path) -> SeedReport:
+    async def go() -> SeedReport:
+        redis = Redis.from_url(redis_url)
+        try:
+            return await seed_history(StateStore(redis, prefix), market, path)
+        finally:
+            await redis.aclose()
+
+    return asyncio.run(go())
