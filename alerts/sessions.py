@@ -8,6 +8,7 @@ tick is then placed by bisection, without touching exchange_calendars again.
 from __future__ import annotations
 
 import difflib
+import warnings
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -173,10 +174,14 @@ def get_calendar(
     if factory is None:
         raise UnknownExchangeError(exchange, known_exchanges())
     first, last = _clip(factory, start, end or date.today() + _DEFAULT_HORIZON)
-    calendar = factory(start=first.isoformat(), end=last.isoformat())
+    with warnings.catch_warnings():
+        # exchange_calendars 4.13 on pandas 3 warns of pandas deprecations; not ours to fix.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        calendar = factory(start=first.isoformat(), end=last.isoformat())
+        sessions = _sessions_of(calendar)
     return ExchangeCalendar(
         exchange,
-        _sessions_of(calendar),
+        sessions,
         first,
         last,
         open_grace_minutes,

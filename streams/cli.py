@@ -119,11 +119,13 @@ def _run(args: argparse.Namespace) -> int:
         closed = "".join(f", then ended {e.exchange} {e.session}" for e in ends)
         print(f"replayed {len(ticks)} ticks to {settings.topic_ticks}{closed}")
     elif args.command == "seed":
-        from streams.app import DEFAULT_REDIS_URL, load_market
+        from streams.app import DEFAULT_REDIS_URL, check_redis, load_market
         from streams.seed import run_seed
 
         url = settings.redis_url or DEFAULT_REDIS_URL
-        report = run_seed(url, settings.key_prefix, load_market(settings), args.file)
+        market = load_market(settings)
+        check_redis(url)
+        report = run_seed(url, settings.key_prefix, market, args.file)
         print(
             f"seeded {report.applied} closes of {report.instruments} instruments "
             f"({report.skipped} already known or live, skipped; "
