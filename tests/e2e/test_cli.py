@@ -87,3 +87,41 @@ def test_help_lists_every_command() -> None:
     done = run(["--help"])
     for command in ("broker", "topics", "worker", "replay", "tail", "demo"):
         assert command in done.stdout
+
+
+def test_demo_runs_a_users_instruments_rules_and_history(tmp_path: Path, redis_url: str) -> None:
+    instruments = tmp_path / "instruments.yaml"
+    instruments.write_text("instruments:\n  - {symbol: HSTECH, exchange: XHKG, kind: index}\n")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n"
+        "  - {name: four_year_high, kind: multi_year_high, years: 4}\n"
+        "  - {name: gain, kind: daily_move, rungs: [4], stages: [intraday, close]}\n"
+    )
+    history = tmp_path / "history.csv"
+    history.write_text(
+        "date,symbol,close\n"
+        "2021-02-17,HSTECH,200\n2021-11-02,HSTECH,150\n2022-03-15,HSTECH,80\n"
+        "2025-09-16,HSTECH,145\n2025-09-17,HSTECH,148\n"
+    )
+    ticks = tmp_path / "ticks.csv"
+    ticks.write_text(
+        "ts,symbol,price\n"
+        "2025-09-18T09:30:00+08:00,HSTECH,150\n"
+        "2025-09-18T11:00:00+08:00,HSTECH,154\n"
+        "2025-09-18T15:59:00+08:00,HSTECH,155\n"
+    )
+    out = tmp_path / "alerts.jsonl"
+    args = ["demo", "--ticks", str(ticks), "--alerts-out", str(out)]
+    args += ["--instruments", str(instruments), "--rules", str(rules), "--history", str(history)]
+    done = run(args, {"TICKWATCH_REDIS_URL": redis_url})
+    assert done.returncode == 0, done.stderr[-3000:]
+    alerts = [orjson.loads(line) for line in out.read_text().splitlines()]
+    assert [(a["rule"], a["stage"], a["price"], a["since"]) for a in alerts] == [
+        ("four_year_high", "intraday", 154.0, "2021-02-17"),
+        # The latest stronger day: 2025-09-16, +81% after a gap in the history.
+        ("gain", "intraday", 154.0, "2025-09-16"),
+        ("gain", "close", 155.0, "2025-09-16"),
+    ]
+    assert alerts[2]["ts"] == "2025-09-18T08:00:00Z"  # the HKEX close, 16:00 HKT
+    assert "seeded 5 daily closes" in done.stdout
