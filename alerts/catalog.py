@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from alerts.sessions import ExchangeCalendar, get_calendar
+from schemas.indices import IndicesFile
 from schemas.instruments import InstrumentsFile
 from schemas.rules import Rule
 
@@ -16,6 +17,7 @@ class Market:
 
     instruments: InstrumentsFile
     rules: Sequence[Rule]
+    indices: IndicesFile = field(default_factory=IndicesFile)
 
     def calendar(self, exchange: str) -> ExchangeCalendar:
         return get_calendar(

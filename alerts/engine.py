@@ -29,6 +29,8 @@ from alerts.state import (
     parse_outbox_entry,
 )
 from schemas.alerts import Alert
+from schemas.constituents import ConstituentPrice, ConstituentSessionEnd
+from schemas.ticks import Tick
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ class Topics:
     ticks: str
     alerts: str
     dead_letters: str
+    constituents: str = "constituents"
 
 
 class Engine:
@@ -88,8 +91,11 @@ class Engine:
         result.rejected = len(rejected)
         accepted = [r for r in routed if not isinstance(r, Rejected)]
         await self._warm_up({r.message.partition for r in accepted})
-        changes = await self._apply(accepted, result)
+        changes, forwards = await self._apply(accepted, result)
         await self._publish(changes)
+        # Prices for the index agent: after the alerts, and again on redelivery, so that
+        # a crash before this line is repaired by the replay (the agent dedupes).
+        await self._publisher.publish(forwards)
         return result
 
     async def close(self) -> None:
@@ -142,14 +148,16 @@ class Engine:
             len(missing),
         )
 
-    async def _apply(self, routed: Sequence[Routed], result: BatchResult) -> list[Change]:
+    async def _apply(
+        self, routed: Sequence[Routed], result: BatchResult
+    ) -> tuple[list[Change], list[Record]]:
         for _ in range(_MAX_ATTEMPTS):
             symbols = {r.tick.symbol for r in routed if isinstance(r, TickAt)}
             loaded = await self._store.load(symbols - self._cache.keys())
             self._cache.update(loaded.states)
             attempt = BatchResult()
             clock = self._clock.snapshot()
-            changes = self._step_all(routed, attempt)
+            changes, forwards = self._step_all(routed, attempt)
             try:
                 await self._store.commit(changes, self._delivered, self._unregistered)
             except StaleStateError as stale:
@@ -168,11 +176,14 @@ class Engine:
             for reason, count in attempt.ignored.items():
                 result.ignored[reason] = result.ignored.get(reason, 0) + count
             result.alerts += attempt.alerts
-            return changes
+            return changes, forwards
         raise StaleStateError("(a batch kept conflicting)")
 
-    def _step_all(self, routed: Sequence[Routed], result: BatchResult) -> list[Change]:
+    def _step_all(
+        self, routed: Sequence[Routed], result: BatchResult
+    ) -> tuple[list[Change], list[Record]]:
         current = {symbol: v.state for symbol, v in self._cache.items()}
+        forwards: list[Record] = []
         alerts: dict[str, list[Alert]] = {}
         marks = self._publisher.marks(self._topics.alerts)
 
@@ -184,12 +195,8 @@ class Engine:
         for item in routed:
             partition = item.message.partition
             if isinstance(item, SessionEndAt):
-                calendar = self._market.calendar(item.end.exchange)
-                session = calendar.session(item.end.session)
-                if session is not None:
-                    deadline = session.close_ms + self._market.close_grace_ms
-                    self._clock.advance(partition, item.end.exchange, deadline + 1)
-                self._close_ended(partition, item.end.exchange, current, record)
+                self._end_session(item, current, record)
+                forwards += self._forward_end(item)
                 continue
             tick, spec = item.tick, item.spec
             if self._clock.advance(partition, spec.exchange, tick.ts_ms):
@@ -197,6 +204,7 @@ class Engine:
             state = current[tick.symbol]
             if state.offsets.get(partition, -1) >= item.message.offset:
                 result.duplicates += 1
+                forwards += self._forward_price(tick)
                 continue
             members = self._members.setdefault(partition, set())
             if tick.symbol not in members:
@@ -214,6 +222,7 @@ class Engine:
                 result.count(step.ignored)
             else:
                 result.applied += 1
+                forwards += self._forward_price(tick)
         changes = []
         for symbol, state in current.items():
             before = self._cache[symbol]
@@ -224,11 +233,58 @@ class Engine:
             ]
             changed = state.history is not before.state.history
             changes.append(Change(symbol, before.version, state, entries, changed))
-        return changes
+        return changes, forwards
+
+    def _end_session(self, item: SessionEndAt, current, record) -> None:  # type: ignore[no-untyped-def]
+        """An end-of-day message: for one instrument, or for the whole exchange."""
+        partition, end = item.message.partition, item.end
+        if end.symbol is not None:
+            state = current.get(end.symbol)
+            if state is not None and state.session is not None and state.session <= end.session:
+                calendar = self._market.calendar(end.exchange)
+                record(end.symbol, close_session(state, calendar, self._market.rules))
+            return
+        session = self._market.calendar(end.exchange).session(end.session)
+        if session is not None:
+            deadline = session.close_ms + self._market.close_grace_ms
+            self._clock.advance(partition, end.exchange, deadline + 1)
+        self._close_ended(partition, end.exchange, current, record)
+
+    def _forward_price(self, tick: Tick) -> list[Record]:
+        return [
+            Record(
+                self._topics.constituents,
+                index.encode(),
+                ConstituentPrice(index=index, symbol=tick.symbol, price=tick.price, ts=tick.ts)
+                .model_dump_json()
+                .encode(),
+            )
+            for index in self._market.indices.containing(tick.symbol)
+        ]
+
+    def _forward_end(self, item: SessionEndAt) -> list[Record]:
+        if item.end.symbol is not None:
+            return []
+        return [
+            Record(
+                self._topics.constituents,
+                spec.symbol.encode(),
+                ConstituentSessionEnd(
+                    index=spec.symbol,
+                    exchange=item.end.exchange,
+                    session=item.end.session,
+                    source_partition=item.message.partition,
+                )
+                .model_dump_json()
+                .encode(),
+            )
+            for spec in self._market.indices.indices
+            if spec.exchange == item.end.exchange
+        ]
 
     def _expect_close(self, partition: int, state: InstrumentState) -> None:
         spec = self._market.instruments.get(state.symbol)
-        if spec is None or state.session is None or state.closed:
+        if spec is None or spec.kind == "index" or state.session is None or state.closed:
             return
         session = self._market.calendar(spec.exchange).session(state.session)
         if session is not None:
@@ -243,7 +299,8 @@ class Engine:
         for symbol in self._members.get(partition, ()):
             spec = self._market.instruments.get(symbol)
             state = current.get(symbol)
-            if spec is None or spec.exchange != exchange or state is None:
+            # An index closes with its own session_end, sent after its closing level.
+            if spec is None or spec.exchange != exchange or spec.kind == "index" or state is None:
                 continue
             if state.session is None or state.closed:
                 continue

@@ -11,6 +11,7 @@ from alerts.history import History
 from alerts.rules import Crossing, Observation, evaluate
 from alerts.sessions import ExchangeCalendar, Session
 from schemas.alerts import Alert
+from schemas.attribution import IndexSnapshot
 from schemas.instruments import InstrumentKind
 from schemas.rules import Rule
 from schemas.ticks import Tick
@@ -35,6 +36,7 @@ class InstrumentState:
     # Kafka partition -> offset of the last message applied: a redelivery is a no-op.
     offsets: dict[int, int] = field(default_factory=dict)
     history: History = field(default_factory=History)
+    snapshot: IndexSnapshot | None = None  # an index's latest attribution and coverage
 
     @property
     def previous_close(self) -> float | None:
@@ -56,6 +58,7 @@ class InstrumentState:
             "fired_year": sorted(self.fired_year),
             "last_seq": self.last_seq,
             "offsets": {str(p): o for p, o in self.offsets.items()},
+            "snapshot": self.snapshot.model_dump(mode="json") if self.snapshot else None,
         }
 
     @classmethod
@@ -76,6 +79,7 @@ class InstrumentState:
             last_seq=hot.get("last_seq"),
             offsets={int(p): int(o) for p, o in hot.get("offsets", {}).items()},
             history=history,
+            snapshot=IndexSnapshot.model_validate(hot["snapshot"]) if hot.get("snapshot") else None,
         )
 
 
@@ -100,9 +104,16 @@ def close_session(
     day, close = state.session, state.last
     session = calendar.session(day)
     alerts: list[Alert] = []
-    if session is not None:
+    if session is not None and _may_alert(state.snapshot):
         seen = Observation(
-            state.symbol, state.kind, day, "close", session.close, close, state.history
+            state.symbol,
+            state.kind,
+            day,
+            "close",
+            session.close,
+            close,
+            state.history,
+            state.snapshot,
         )
         state, alerts = _fire(state, evaluate(rules, seen, state.fired, state.fired_year))
     history = state.history.close_session(day, close)
@@ -150,12 +161,26 @@ def apply_tick(
         low=min(state.low, tick.price),
         volume=state.volume + (tick.volume or 0.0),
         last_seq=tick.seq if tick.seq is not None else state.last_seq,
+        snapshot=tick.index if tick.index is not None else state.snapshot,
     )
+    if not _may_alert(state.snapshot):
+        return Step(state, closing)  # an index level built on too few prices
     seen = Observation(
-        state.symbol, state.kind, day, "intraday", tick.ts, tick.price, state.history
+        state.symbol,
+        state.kind,
+        day,
+        "intraday",
+        tick.ts,
+        tick.price,
+        state.history,
+        state.snapshot,
     )
     state, alerts = _fire(state, evaluate(rules, seen, state.fired, state.fired_year))
     return Step(state, closing + alerts)
+
+
+def _may_alert(snapshot: IndexSnapshot | None) -> bool:
+    return snapshot is None or snapshot.complete
 
 
 def _fire(

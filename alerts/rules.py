@@ -9,6 +9,7 @@ from datetime import date, datetime
 from alerts.history import History
 from alerts.records import RecordStack
 from schemas.alerts import Alert, Stage, alert_id
+from schemas.attribution import IndexSnapshot
 from schemas.instruments import InstrumentKind
 from schemas.rules import DailyMoveRule, MultiYearRule, RecordRule, Rule, YtdRule
 
@@ -27,6 +28,7 @@ class Observation:
     ts: datetime
     price: float
     history: History  # sessions closed before `session`
+    snapshot: IndexSnapshot | None = None  # an index's attribution and coverage
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,17 @@ def evaluate(
 
 
 def _alert(rule: Rule, seen: Observation, rung: float, **fields: object) -> Alert:
+    if seen.snapshot is not None:
+        fields["index"] = seen.snapshot
+        led_by = seen.snapshot.led_by()
+        if led_by:
+            fields["message"] = f"{fields['message']}; {led_by}"
+        if seen.snapshot.stale:
+            fields["message"] = (
+                f"{fields['message']} ({seen.snapshot.reported}/"
+                f"{seen.snapshot.constituents} constituents reported; stale: "
+                f"{', '.join(seen.snapshot.stale)})"
+            )
     return Alert(
         alert_id=alert_id(rule.name, seen.instrument, seen.session, rung, seen.stage),
         rule=rule.name,

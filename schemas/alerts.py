@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.attribution import IndexSnapshot
+
 SCHEMA_VERSION = 1
 
 _ALERT_NAMESPACE = uuid.UUID("5d1c3a52-6a3e-4a47-9a43-3f2b1b7e9c10")
@@ -57,4 +59,7 @@ class Alert(BaseModel):
         "None when there is none (a record).",
     )
     record: bool = Field(default=False, description="Beyond everything in history.")
+    index: IndexSnapshot | None = Field(
+        default=None, description="For an index: who drove the move, and its coverage."
+    )
     message: str = Field(description="One line for a person.")

@@ -12,6 +12,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from schemas.alerts import Alert
+from schemas.constituents import ConstituentPrice, ConstituentSessionEnd
+from schemas.indices import IndicesFile
 from schemas.instruments import InstrumentsFile
 from schemas.rules import RulesFile
 from schemas.ticks import SessionEnd, Tick
@@ -24,6 +26,9 @@ MODELS: dict[str, type[BaseModel]] = {
     "alert.schema.json": Alert,
     "instruments.schema.json": InstrumentsFile,
     "rules.schema.json": RulesFile,
+    "indices.schema.json": IndicesFile,
+    "constituent_price.schema.json": ConstituentPrice,
+    "constituent_session_end.schema.json": ConstituentSessionEnd,
 }
 
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     topic_ticks: str = "ticks"
     topic_alerts: str = "alerts"
     topic_dlq: str = "ticks.dlq"
+    topic_constituents: str = "constituents"
     ticks_partitions: int = Field(default=4, ge=1, le=1024)
     alerts_partitions: int = Field(default=4, ge=1, le=1024)
     replication_factor: int = Field(default=1, ge=1, le=16)
@@ -43,6 +44,9 @@ class Settings(BaseSettings):
     )
     rules_file: Path | None = Field(
         default=None, description="Rules YAML; unset: the bundled default rules."
+    )
+    indices_file: Path | None = Field(
+        default=None, description="Indices YAML; unset: no indices are computed."
     )
     batch_max: int = Field(default=1000, ge=1, le=100_000)
     batch_within_s: float = Field(default=0.02, gt=0, le=10)

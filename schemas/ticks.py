@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from schemas.attribution import IndexSnapshot
+
 
 def _parse_ts(value: Any) -> Any:
     """Accept epoch milliseconds (int, or a string of digits) beside ISO-8601."""
@@ -33,6 +35,9 @@ class Tick(BaseModel):
     ts: Timestamp
     volume: float | None = Field(default=None, ge=0)
     seq: int | None = Field(default=None, ge=0)
+    index: IndexSnapshot | None = Field(
+        default=None, description="Set on the ticks tickwatch computes for an index."
+    )
 
     @field_validator("price", "volume")
     @classmethod
@@ -65,3 +70,6 @@ class SessionEnd(BaseModel):
     type: Literal["session_end"]
     exchange: str = Field(min_length=1, max_length=32)
     session: date
+    symbol: str | None = Field(
+        default=None, description="End only this instrument's session (an index's, say)."
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,11 @@ from redis.asyncio import Redis
 from alerts.catalog import Market
 from alerts.delivery.kafka import KafkaPublisher
 from alerts.engine import Engine, Topics
+from alerts.index_engine import IndexEngine
 from alerts.state import StateStore
 from schemas.errors import ConfigError
-from schemas.instruments import load_instruments
+from schemas.indices import IndicesFile, load_indices
+from schemas.instruments import InstrumentsFile, InstrumentSpec, load_instruments
 from schemas.rules import load_rules
 from schemas.settings import Settings
 from streams import agents
@@ -27,11 +30,26 @@ def bundled(name: str) -> Path:
     return Path(str(resources.files("streams") / "data" / name))
 
 
+def with_indices(instruments: InstrumentsFile, indices: IndicesFile) -> InstrumentsFile:
+    """The instruments, plus every index not listed there (an index is an instrument)."""
+    listed = {spec.symbol for spec in instruments.instruments}
+    extra = [
+        InstrumentSpec(symbol=i.symbol, name=i.name, exchange=i.exchange, kind="index")
+        for i in indices.indices
+        if i.symbol not in listed
+    ]
+    if not extra:
+        return instruments
+    fields = instruments.model_dump(exclude={"instruments"})
+    return InstrumentsFile(**fields, instruments=[*instruments.instruments, *extra])
+
+
 def load_market(settings: Settings) -> Market:
     """Instruments and rules from their files (or the bundled ones); ConfigError if bad."""
     instruments = load_instruments(settings.instruments_file or bundled("instruments.yaml"))
     rules = load_rules(settings.rules_file or bundled("rules.yaml"))
-    market = Market(instruments, tuple(rules.rules))
+    indices = load_indices(settings.indices_file) if settings.indices_file else IndicesFile()
+    market = Market(with_indices(instruments, indices), tuple(rules.rules), indices)
     for exchange in {spec.exchange for spec in instruments.instruments} | (
         {instruments.default_exchange} if instruments.default_exchange else set()
     ):
@@ -56,21 +74,40 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_interval=settings.commit_interval_s,
         consumer_auto_offset_reset="earliest",
     )
-    ticks = app.topic(settings.topic_ticks, key_serializer="raw", value_serializer="raw")
-
     market = load_market(settings)
+    built: list[agents.Engines] = []
+    lock = asyncio.Lock()
 
-    async def make_engine() -> Engine:
-        redis = Redis.from_url(settings.redis_url or DEFAULT_REDIS_URL)
-        await redis.ping()
-        return Engine(
-            StateStore(redis, settings.key_prefix),
-            KafkaPublisher(settings.kafka_bootstrap, client_id=f"{settings.app_id}-alerts"),
-            market,
-            Topics(settings.topic_ticks, settings.topic_alerts, settings.topic_dlq),
-        )
+    async def engines() -> agents.Engines:
+        """Both engines of this worker, built once on the worker's event loop."""
+        async with lock:
+            if not built:
+                redis = Redis.from_url(settings.redis_url or DEFAULT_REDIS_URL)
+                await redis.ping()
+                store = StateStore(redis, settings.key_prefix)
+                client_id = f"{settings.app_id}-publisher"
+                publisher = KafkaPublisher(settings.kafka_bootstrap, client_id=client_id)
+                topics = Topics(
+                    settings.topic_ticks,
+                    settings.topic_alerts,
+                    settings.topic_dlq,
+                    settings.topic_constituents,
+                )
+                ingest = Engine(store, publisher, market, topics)
+                await ingest.start()
+                index = IndexEngine(
+                    redis,
+                    settings.key_prefix,
+                    store,
+                    publisher,
+                    market,
+                    settings.topic_ticks,
+                    settings.ticks_partitions,
+                )
+                built.append(agents.Engines(ingest, index))
+            return built[0]
 
-    agents.register(app, ticks, settings, make_engine)
+    agents.register(app, settings, engines)
     return app
 
 

@@ -70,10 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--json", action="store_true", help="JSON lines instead of text")
     tail.add_argument("--from-beginning", action="store_true", help="start at the oldest alert")
 
-    demo = sub.add_parser("demo", help="run the whole pipeline on embedded infrastructure")
-    demo.add_argument("--ticks", type=Path, help="tick file to replay (default: bundled)")
-    demo.add_argument("--instruments", type=Path, help="instruments YAML (default: bundled)")
-    demo.add_argument("--rules", type=Path, help="rules YAML (default: bundled)")
+    demo = sub.add_parser(
+        "demo",
+        help="run the whole pipeline on embedded infrastructure; with no file given, "
+        "the (synthetic) Hang Seng TECH rally of 2025-09-18",
+    )
+    demo.add_argument("--ticks", type=Path, help="tick file to replay")
+    demo.add_argument("--instruments", type=Path, help="instruments YAML")
+    demo.add_argument("--rules", type=Path, help="rules YAML")
+    demo.add_argument("--indices", type=Path, help="indices YAML")
     demo.add_argument("--history", type=Path, help="daily history CSV to seed first")
     demo.add_argument("--alerts-out", type=Path, help="also write alerts here as JSON lines")
     demo.add_argument("--keep-running", action="store_true", help="keep running after replay")
@@ -141,7 +146,18 @@ def _run(args: argparse.Namespace) -> int:
 
         if args.alerts_out is not None:
             args.alerts_out.write_bytes(b"")
-        updates = {"instruments_file": args.instruments, "rules_file": args.rules}
+        files = (args.ticks, args.instruments, args.rules, args.indices, args.history)
+        if all(f is None for f in files):
+            story = bundled("hstech")
+            args.ticks, args.history = story / "ticks.csv", story / "history.csv"
+            args.instruments, args.indices = story / "instruments.yaml", story / "indices.yaml"
+            args.rules = story / "rules.yaml"
+            print("demo: the Hang Seng TECH rally of 2025-09-18 (synthetic prices)")
+        updates = {
+            "instruments_file": args.instruments,
+            "rules_file": args.rules,
+            "indices_file": args.indices,
+        }
         settings = settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
         options = DemoOptions(
             ticks=args.ticks or bundled("demo_ticks.csv"),

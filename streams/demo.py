@@ -65,15 +65,31 @@ def running_worker(settings: Settings, log_path: Path) -> Iterator[subprocess.Po
             stop_child(worker)
 
 
-def processed(settings: Settings, ends: dict[int, int]) -> bool:
-    """True once the worker's consumer group has committed past every replayed tick."""
+def backlog(settings: Settings, ends: dict[int, int]) -> dict[tuple[str, int], int] | None:
+    """The high watermarks of ticks and constituents once the worker has committed up to
+    them and past every replayed tick; None while it has work left.
+
+    The worker feeds itself (constituent prices, then index ticks), so the pipeline is
+    done only when two looks in a row find the same watermarks, all committed.
+    """
     consumer = Consumer(
         {"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.app_id}
     )
     try:
-        wanted = [TopicPartition(settings.topic_ticks, p) for p in ends]
-        committed = consumer.committed(wanted, timeout=5)
-        return all(tp.offset >= ends[tp.partition] for tp in committed)
+        highs: dict[tuple[str, int], int] = {}
+        for topic in (settings.topic_ticks, settings.topic_constituents):
+            for partition in consumer.list_topics(topic, timeout=5).topics[topic].partitions:
+                tp = TopicPartition(topic, partition)
+                highs[(topic, partition)] = consumer.get_watermark_offsets(
+                    tp, timeout=5, cached=False
+                )[1]
+        wanted = [TopicPartition(t, p) for t, p in highs]
+        for tp in consumer.committed(wanted, timeout=5):
+            need = max(highs[(tp.topic, tp.partition)], ends.get(tp.partition, 0)
+                       if tp.topic == settings.topic_ticks else 0)  # fmt: skip
+            if max(tp.offset, 0) < need:  # never committed: -1001
+                return None
+        return highs
     finally:
         consumer.close()
 
@@ -130,6 +146,7 @@ def _collect(
     alerts: list[Alert] = []
     deadline = time.monotonic() + options.timeout_s
     done = False
+    last: dict[tuple[str, int], int] | None = None
     while True:
         alerts += _show(reader, options, emit)
         if worker.poll() is not None:
@@ -138,7 +155,9 @@ def _collect(
             raise DemoError(f"ticks not processed within {options.timeout_s:.0f}s; see {log_path}")
         if done and reader.at_end():
             return alerts
-        done = done or processed(settings, ends)
+        seen = backlog(settings, ends)
+        done = seen is not None and seen == last
+        last = seen
 
 
 def _show(reader: AlertReader, options: DemoOptions, emit: Callable[[str], None]) -> list[Alert]:

@@ -19,6 +19,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_ticks, settings.ticks_partitions),
         TopicSpec(settings.topic_alerts, settings.alerts_partitions),
         TopicSpec(settings.topic_dlq, settings.ticks_partitions),
+        # Constituent prices for the index agent, keyed by index.
+        TopicSpec(settings.topic_constituents, settings.ticks_partitions),
     ]
 
 

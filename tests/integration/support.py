@@ -13,7 +13,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from schemas.settings import Settings
-from streams.demo import settings_env
+from streams.demo import backlog, settings_env
 
 
 def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
@@ -81,8 +81,13 @@ def wait_for(
 
 
 def processed_all(settings: Settings, ends: dict[int, int]) -> Callable[[], bool]:
+    """True once the worker has committed every tick and everything derived from them."""
+    last: list[object] = [None]
+
     def check() -> bool:
-        done = committed(settings, settings.topic_ticks)
-        return all(done.get(p, -1) >= end for p, end in ends.items())
+        seen = backlog(settings, ends)
+        done = seen is not None and seen == last[0]
+        last[0] = seen
+        return done
 
     return check

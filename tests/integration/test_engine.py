@@ -43,7 +43,12 @@ class Harness:
         self.redis = Redis.from_url(settings.redis_url)
         self.store = StateStore(self.redis, settings.key_prefix)
         self.publisher = KafkaPublisher(settings.kafka_bootstrap)
-        self.topics = Topics(settings.topic_ticks, settings.topic_alerts, settings.topic_dlq)
+        self.topics = Topics(
+            settings.topic_ticks,
+            settings.topic_alerts,
+            settings.topic_dlq,
+            settings.topic_constituents,
+        )
 
     async def engine(self, market: Market = MARKET) -> Engine:
         engine = Engine(self.store, self.publisher, market, self.topics)

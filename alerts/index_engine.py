@@ -1,0 +1,190 @@
+"""The index agent's shell: constituent messages in, index state in Redis, index ticks out.
+
+Index ticks are published before the state that produced them is committed; a crash
+in between replays the same input against the same state, so the same ticks come
+again with the same sequence numbers, and the ingest engine drops the repeats.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import orjson
+from pydantic import TypeAdapter, ValidationError
+from redis.asyncio import Redis
+
+from alerts.catalog import Market
+from alerts.delivery.kafka import KafkaPublisher, Record
+from alerts.indexer import Emitted, IndexState, on_price, on_session_end
+from alerts.messages import Incoming
+from alerts.state import StaleStateError, StateStore
+from schemas.constituents import ConstituentMessage, ConstituentPrice
+from schemas.indices import IndexSpec
+
+log = logging.getLogger(__name__)
+
+_MESSAGE: TypeAdapter[ConstituentMessage] = TypeAdapter(ConstituentMessage)
+_MAX_ATTEMPTS = 5
+
+# Check every index's version, then write them all (as for instruments).
+_COMMIT = """
+local n = #KEYS
+for i = 1, n do
+  local v = redis.call('HGET', KEYS[i], 'v') or '0'
+  if v ~= ARGV[2 * i - 1] then return i end
+end
+for i = 1, n do
+  redis.call('HSET', KEYS[i], 'v', tonumber(ARGV[2 * i - 1]) + 1, 's', ARGV[2 * i])
+end
+return 0
+"""
+
+
+@dataclass
+class IndexResult:
+    applied: int = 0
+    duplicates: int = 0
+    invalid: int = 0
+    emitted: list[Emitted] = field(default_factory=list)
+
+
+class IndexEngine:
+    """Keeps the levels of the indices whose constituents topic partitions it owns."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        instruments: StateStore,
+        publisher: KafkaPublisher,
+        market: Market,
+        ticks_topic: str,
+        ticks_partitions: int,
+    ) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._instruments = instruments
+        self._publisher = publisher
+        self._market = market
+        self._ticks_topic = ticks_topic
+        self._partitions = ticks_partitions
+        self._specs = {spec.symbol: spec for spec in market.indices.indices}
+        self._cache: dict[str, tuple[int, IndexState]] = {}
+        self._commit = redis.register_script(_COMMIT)
+
+    def key(self, symbol: str) -> str:
+        return f"{self._prefix}:{{{symbol}}}:index"
+
+    def forget(self) -> None:
+        self._cache.clear()
+
+    async def process(self, batch: Sequence[Incoming]) -> IndexResult:
+        decoded = []
+        result = IndexResult()
+        for message in batch:
+            try:
+                item = _MESSAGE.validate_json(message.value)
+            except ValidationError as error:
+                log.error("constituents topic: unreadable message at %d/%d: %s",
+                          message.partition, message.offset, error)  # fmt: skip
+                result.invalid += 1
+                continue
+            if item.index not in self._specs:
+                log.warning("constituents topic: no index %r in the indices file", item.index)
+                result.invalid += 1
+                continue
+            decoded.append((message, item))
+        for _ in range(_MAX_ATTEMPTS):
+            await self._load({item.index for _, item in decoded} - self._cache.keys())
+            attempt = IndexResult()
+            states = self._step_all(decoded, attempt)
+            await self._publisher.publish(
+                [
+                    Record(
+                        self._ticks_topic,
+                        self._ticks_key(e),
+                        e.model_dump_json(exclude_none=True).encode(),
+                    )
+                    for e in attempt.emitted
+                ]
+            )
+            try:
+                await self._store(states)
+            except StaleStateError as stale:
+                log.info("%s; reloading", stale)
+                self._cache.clear()
+                continue
+            result.applied += attempt.applied
+            result.duplicates += attempt.duplicates
+            result.emitted += attempt.emitted
+            return result
+        raise StaleStateError("(an index batch kept conflicting)")
+
+    def _ticks_key(self, emitted: Emitted) -> bytes:
+        symbol = emitted.symbol
+        assert symbol is not None
+        return symbol.encode()
+
+    def _step_all(self, decoded, result: IndexResult) -> dict[str, IndexState]:  # type: ignore[no-untyped-def]
+        states = {symbol: state for symbol, (_, state) in self._cache.items()}
+        changed: dict[str, IndexState] = {}
+        for message, item in decoded:
+            spec: IndexSpec = self._specs[item.index]
+            state = states[item.index]
+            if state.offsets.get(message.partition, -1) >= message.offset:
+                result.duplicates += 1
+                continue
+            calendar = self._market.calendar(spec.exchange)
+            if isinstance(item, ConstituentPrice):
+                state, emitted = on_price(state, spec, calendar, item)
+            else:
+                state, emitted = on_session_end(state, spec, calendar, item, self._partitions)
+            state = _at(state, message)
+            states[item.index] = changed[item.index] = state
+            result.applied += 1
+            result.emitted += emitted
+        return changed
+
+    async def _load(self, symbols: set[str]) -> None:
+        """Index states from Redis; a new index starts from its constituents' last prices."""
+        if not symbols:
+            return
+        wanted = sorted(symbols)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for symbol in wanted:
+                pipe.hmget(self.key(symbol), "v", "s")
+            rows = await pipe.execute()
+        for symbol, (version, blob) in zip(wanted, rows, strict=True):
+            if blob is not None:
+                self._cache[symbol] = (int(version), IndexState.from_json(orjson.loads(blob)))
+                continue
+            spec = self._specs[symbol]
+            members = {c.symbol for c in spec.constituents}
+            members |= {c.symbol for change in spec.changes for c in change.add}
+            loaded = (await self._instruments.load(members)).states
+            prices = {}
+            for member, versioned in loaded.items():
+                price = versioned.state.last or versioned.state.history.last_close
+                if price is not None:
+                    prices[member] = price
+            self._cache[symbol] = (0, IndexState(symbol, prices=prices))
+
+    async def _store(self, changed: dict[str, IndexState]) -> None:
+        if not changed:
+            return
+        keys: list[str] = []
+        args: list[bytes | str] = []
+        for symbol, state in changed.items():
+            keys.append(self.key(symbol))
+            args += [str(self._cache[symbol][0]), orjson.dumps(state.to_json())]
+        failed = int(await self._commit(keys=keys, args=args))
+        if failed:
+            raise StaleStateError(list(changed)[failed - 1])
+        for symbol, state in changed.items():
+            self._cache[symbol] = (self._cache[symbol][0] + 1, state)
+
+
+def _at(state: IndexState, message: Incoming) -> IndexState:
+    return replace(state, offsets={**state.offsets, message.partition: message.offset})

@@ -1,0 +1,246 @@
+"""The index agent's core: an index's level through its sessions, and when to publish it.
+
+Pure: a constituent price or a session end moves an IndexState and may emit index
+ticks (and, after the closing level, a session_end for the index) for the ticks
+topic, where the index is an instrument like any other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from alerts.index import IndexLevel, attribution, weights
+from alerts.sessions import ExchangeCalendar
+from schemas.attribution import Contributor, IndexSnapshot
+from schemas.constituents import ConstituentPrice, ConstituentSessionEnd
+from schemas.indices import IndexSpec
+from schemas.ticks import SessionEnd, Tick
+
+_TOP = 5
+_STALE_LISTED = 10
+
+Emitted = Tick | SessionEnd
+
+
+@dataclass(frozen=True)
+class IndexState:
+    """Everything the index agent remembers of one index between messages."""
+
+    symbol: str
+    prices: dict[str, float] = field(default_factory=dict)  # latest known, by constituent
+    level: IndexLevel | None = None  # None until every constituent has a price
+    composition_day: date | None = None  # the day whose constituents `level` weighs
+    session: date | None = None
+    closed: bool = False
+    previous_closes: dict[str, float] = field(default_factory=dict)
+    last_ts: dict[str, int] = field(default_factory=dict)  # ms, by constituent
+    reported: frozenset[str] = frozenset()  # constituents that ticked this session
+    ended: frozenset[int] = frozenset()  # ticks partitions that saw the session end
+    next_emit_ms: int = 0
+    seq: int = 0
+    offsets: dict[int, int] = field(default_factory=dict)  # constituents topic
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "prices": self.prices,
+            "level": self.level.to_json() if self.level else None,
+            "composition_day": self.composition_day.isoformat() if self.composition_day else None,
+            "session": self.session.isoformat() if self.session else None,
+            "closed": self.closed,
+            "previous_closes": self.previous_closes,
+            "last_ts": self.last_ts,
+            "reported": sorted(self.reported),
+            "ended": sorted(self.ended),
+            "next_emit_ms": self.next_emit_ms,
+            "seq": self.seq,
+            "offsets": {str(p): o for p, o in self.offsets.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IndexState:
+        def day(value: str | None) -> date | None:
+            return date.fromisoformat(value) if value else None
+
+        return cls(
+            symbol=data["symbol"],
+            prices=dict(data["prices"]),
+            level=IndexLevel.from_json(data["level"]) if data.get("level") else None,
+            composition_day=day(data.get("composition_day")),
+            session=day(data.get("session")),
+            closed=bool(data.get("closed")),
+            previous_closes=dict(data.get("previous_closes", {})),
+            last_ts={k: int(v) for k, v in data.get("last_ts", {}).items()},
+            reported=frozenset(data.get("reported", ())),
+            ended=frozenset(int(p) for p in data.get("ended", ())),
+            next_emit_ms=int(data.get("next_emit_ms", 0)),
+            seq=int(data.get("seq", 0)),
+            offsets={int(p): int(o) for p, o in data.get("offsets", {}).items()},
+        )
+
+
+def on_price(
+    state: IndexState, spec: IndexSpec, calendar: ExchangeCalendar, update: ConstituentPrice
+) -> tuple[IndexState, list[Emitted]]:
+    """Apply one constituent price; emit an index tick when the interval has passed."""
+    ts_ms = int(update.ts.timestamp() * 1000)
+    session = calendar.session_at(ts_ms)
+    if session is None:
+        return state, []
+    if state.session is not None and (
+        session.day < state.session or (session.day == state.session and state.closed)
+    ):
+        return state, []  # late for a session this index has already closed
+    emitted: list[Emitted] = []
+    if state.session is None or session.day > state.session:
+        state, emitted = close(state, spec, calendar)
+        state = start_session(state, spec, session.day)
+    prices = {**state.prices, update.symbol: update.price}
+    level = state.level
+    if level is not None:
+        level = level.with_price(update.symbol, update.price)
+    state = replace(
+        state,
+        prices=prices,
+        level=level,
+        reported=state.reported | {update.symbol},
+        last_ts={**state.last_ts, update.symbol: ts_ms},
+    )
+    state = _start_level(state, spec) if state.level is None else _rebalance_if_due(state, spec)
+    if state.level is not None and ts_ms >= state.next_emit_ms:
+        interval_ms = int(spec.publish_interval_s * 1000)
+        state = replace(state, next_emit_ms=ts_ms + interval_ms, seq=state.seq + 1)
+        emitted.append(_tick(state, spec, ts_ms))
+    return state, emitted
+
+
+def on_session_end(
+    state: IndexState,
+    spec: IndexSpec,
+    calendar: ExchangeCalendar,
+    end: ConstituentSessionEnd,
+    partitions: int,
+) -> tuple[IndexState, list[Emitted]]:
+    """Close the session once every ticks partition has seen it end."""
+    if state.session != end.session or state.closed:
+        return state, []
+    state = replace(state, ended=state.ended | {end.source_partition})
+    if len(state.ended) < partitions:
+        return state, []
+    return close(state, spec, calendar)
+
+
+def close(
+    state: IndexState, spec: IndexSpec, calendar: ExchangeCalendar
+) -> tuple[IndexState, list[Emitted]]:
+    """The closing level at the session's close time, then the index's session_end."""
+    day = state.session
+    if day is None or state.closed:
+        return state, []
+    state = replace(state, closed=True)
+    session = calendar.session(day)
+    if state.level is None or session is None:
+        return state, []
+    state = replace(state, seq=state.seq + 1)
+    end = SessionEnd(type="session_end", exchange=spec.exchange, session=day, symbol=spec.symbol)
+    return state, [_tick(state, spec, session.close_ms), end]
+
+
+def start_session(state: IndexState, spec: IndexSpec, day: date) -> IndexState:
+    """A new session: today's moves count from here; the composition may change."""
+    state = replace(
+        state,
+        session=day,
+        closed=False,
+        previous_closes=dict(state.prices),
+        reported=frozenset(),
+        ended=frozenset(),
+        next_emit_ms=0,
+    )
+    if state.level is None or state.composition_day is None:
+        return _start_level(replace(state, composition_day=day), spec)
+    return _rebalance_if_due(state, spec)
+
+
+def _rebalance_if_due(state: IndexState, spec: IndexSpec) -> IndexState:
+    """Apply a constituent change that has taken effect, once its newcomers have prices.
+
+    The divisor absorbs the change, so the level is the same just before and after.
+    """
+    if state.level is None or state.session is None or state.composition_day is None:
+        return state
+    composition = spec.constituents_on(state.session)
+    if composition == spec.constituents_on(state.composition_day):
+        return state
+    if any(c.symbol not in state.prices for c in composition):
+        return state  # wait for the newcomers' first prices
+    new_weights = weights(composition, state.prices, spec.weight_cap)
+    level = state.level.rebalanced(new_weights, state.prices)
+    return replace(state, level=level, composition_day=state.session)
+
+
+def _start_level(state: IndexState, spec: IndexSpec) -> IndexState:
+    day = state.composition_day or state.session
+    if day is None:
+        return state
+    composition = spec.constituents_on(day)
+    if any(c.symbol not in state.prices for c in composition):
+        return state
+    prices = {c.symbol: state.prices[c.symbol] for c in composition}
+    level = IndexLevel.start(weights(composition, prices, spec.weight_cap), prices, spec.divisor)
+    return replace(state, level=level, composition_day=day)
+
+
+def snapshot(state: IndexState, spec: IndexSpec, now_ms: int) -> IndexSnapshot:
+    """Who moved the index since the previous close, and how much of it has reported."""
+    assert state.level is not None
+    names = {c.symbol: c.name for c in spec.constituents_on(state.composition_day or date.min)}
+    contributors = tuple(
+        Contributor(
+            symbol=c.symbol,
+            name=names.get(c.symbol),
+            change_pct=round(c.change_pct, 4),
+            points=round(c.points, 4),
+            share=round(c.share, 4),
+        )
+        for c in attribution(state.level, state.previous_closes, top=_TOP)
+    )
+    members = list(state.level.weights)
+    coverage = _coverage(state.level.weights, state.previous_closes or state.prices, state.reported)
+    stale_ms = int(spec.stale_after_s * 1000)
+    stale = sorted(
+        s for s in members if s not in state.reported or now_ms - state.last_ts.get(s, 0) > stale_ms
+    )
+    return IndexSnapshot(
+        contributors=contributors,
+        reported=sum(1 for s in members if s in state.reported),
+        constituents=len(members),
+        coverage=round(coverage, 6),
+        stale=tuple(stale[:_STALE_LISTED]),
+        complete=coverage >= spec.min_coverage,
+    )
+
+
+def _coverage(
+    weights_: Mapping[str, float], prices: Mapping[str, float], reported: frozenset[str]
+) -> float:
+    total = sum(w * prices.get(s, 0.0) for s, w in weights_.items())
+    if total <= 0:
+        return 0.0
+    return min(
+        1.0, sum(w * prices.get(s, 0.0) for s, w in weights_.items() if s in reported) / total
+    )
+
+
+def _tick(state: IndexState, spec: IndexSpec, ts_ms: int) -> Tick:
+    assert state.level is not None
+    return Tick(
+        symbol=spec.symbol,
+        price=round(state.level.level, 6),
+        ts=datetime.fromtimestamp(ts_ms / 1000, tz=UTC),
+        seq=state.seq,
+        index=snapshot(state, spec, ts_ms),
+    )

@@ -1,0 +1,35 @@
+"""Messages of the `constituents` topic: what the ingest worker tells the index agent."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ConstituentPrice(BaseModel):
+    """A constituent's tick, for one index that contains it (keyed by the index)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["price"] = "price"
+    index: str
+    symbol: str
+    price: float = Field(gt=0)
+    ts: datetime
+
+
+class ConstituentSessionEnd(BaseModel):
+    """A ticks partition has seen its exchange's session end (one per partition)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["session_end"] = "session_end"
+    index: str
+    exchange: str
+    session: date
+    source_partition: int = Field(ge=0)
+
+
+ConstituentMessage = ConstituentPrice | ConstituentSessionEnd

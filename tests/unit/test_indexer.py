@@ -1,0 +1,106 @@
+"""The index agent's core: levels through sessions, publishing, closing, attribution."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from alerts.indexer import IndexState, close, on_price, on_session_end
+from alerts.sessions import get_calendar
+from schemas.constituents import ConstituentPrice, ConstituentSessionEnd
+from schemas.indices import IndexSpec
+from schemas.ticks import SessionEnd, Tick
+
+HK = get_calendar("XHKG")
+SPEC = IndexSpec.model_validate(
+    {
+        "symbol": "IDX",
+        "exchange": "XHKG",
+        "divisor": 10.0,
+        "publish_interval_s": 2.0,
+        "min_coverage": 0.5,
+        "constituents": [
+            {"symbol": "A", "name": "Alpha", "shares": 10},
+            {"symbol": "B", "name": "Beta", "shares": 20},
+            {"symbol": "C", "name": "Gamma", "shares": 30},
+        ],
+        "changes": [
+            {"effective": "2025-09-19", "add": [{"symbol": "D", "shares": 5}], "remove": ["C"]}
+        ],
+    }
+)
+START = IndexState("IDX", prices={"A": 10.0, "B": 10.0, "C": 10.0, "D": 40.0})
+
+
+def price(symbol: str, value: float, hkt: str, day: int = 18) -> ConstituentPrice:
+    ts = datetime.fromisoformat(f"2025-09-{day}T{hkt}+08:00").astimezone(UTC)
+    return ConstituentPrice(index="IDX", symbol=symbol, price=value, ts=ts)
+
+
+def feed(state: IndexState, *updates: ConstituentPrice) -> tuple[IndexState, list]:
+    out = []
+    for update in updates:
+        state, emitted = on_price(state, SPEC, HK, update)
+        out += emitted
+    return state, out
+
+
+def test_the_level_follows_each_price_and_publishes_at_most_every_interval() -> None:
+    state, out = feed(START, price("A", 12.0, "10:00:00"), price("B", 11.0, "10:00:01"))
+    assert [(t.price, t.seq) for t in out] == [((12 * 10 + 10 * 20 + 10 * 30) / 10, 1)]
+    state, out = feed(state, price("C", 9.0, "10:00:02"))
+    assert [(t.price, t.seq) for t in out] == [((12 * 10 + 11 * 20 + 9 * 30) / 10, 2)]
+
+
+def test_attribution_names_who_moved_the_index_and_what_has_reported() -> None:
+    _, out = feed(START, price("B", 13.0, "10:00:00"), price("A", 9.0, "10:00:05"))
+    snapshot = out[-1].index
+    assert snapshot is not None
+    assert [(c.symbol, c.points) for c in snapshot.contributors] == [
+        ("B", 6.0),  # (13 - 10) * 20 / 10
+        ("A", -1.0),
+        ("C", 0.0),
+    ]
+    assert (snapshot.reported, snapshot.constituents, snapshot.stale) == (2, 3, ("C",))
+    assert snapshot.coverage == 0.5 and snapshot.complete
+    assert snapshot.led_by() == "led by Beta (+30.0%, +6 pts) and Alpha (-10.0%, -1 pts)"
+
+
+def test_too_little_coverage_is_flagged_incomplete() -> None:
+    _, out = feed(START, price("A", 11.0, "10:00:00"))
+    assert out[0].index is not None and not out[0].index.complete
+
+
+def test_the_session_closes_when_every_ticks_partition_has_seen_its_end() -> None:
+    state, _ = feed(START, price("A", 11.0, "10:00:00"))
+    end = ConstituentSessionEnd(index="IDX", exchange="XHKG", session=date(2025, 9, 18),
+                                source_partition=0)  # fmt: skip
+    state, out = on_session_end(state, SPEC, HK, end, partitions=2)
+    assert out == []
+    state, out = on_session_end(
+        state, SPEC, HK, end.model_copy(update={"source_partition": 1}), partitions=2
+    )
+    tick, session_end = out
+    assert isinstance(tick, Tick) and isinstance(session_end, SessionEnd)
+    assert tick.ts == datetime(2025, 9, 18, 8, 0, tzinfo=UTC)  # 16:00 HKT
+    assert session_end.symbol == "IDX" and state.closed
+    # A late price for the closed session changes nothing.
+    assert feed(state, price("B", 50.0, "16:05:00"))[0] == state
+
+
+def test_a_new_session_closes_the_last_and_a_constituent_change_keeps_the_level() -> None:
+    state, _ = feed(START, price("A", 11.0, "10:00:00"))
+    before = state.level.level if state.level else 0.0
+    state, out = feed(state, price("A", 11.0, "10:00:00", day=19))
+    closing, end, opening = out
+    assert closing.price == before and end.session == date(2025, 9, 18)
+    # On the 19th C leaves and D joins: same level, new divisor.
+    assert state.level is not None and set(state.level.weights) == {"A", "B", "D"}
+    assert abs(opening.price - before) < 1e-9
+    assert state.previous_closes["C"] == 10.0
+
+
+def test_state_survives_its_json_form() -> None:
+    state, _ = feed(START, price("A", 11.0, "10:00:00"), price("B", 9.0, "11:00:00"))
+    assert IndexState.from_json(state.to_json()) == state
+    closed, _ = close(state, SPEC, HK)
+    assert IndexState.from_json(closed.to_json()) == closed
