@@ -18,6 +18,7 @@ class Market:
     instruments: InstrumentsFile
     rules: Sequence[Rule]
     indices: IndicesFile = field(default_factory=IndicesFile)
+    _computed: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def calendar(self, exchange: str) -> ExchangeCalendar:
         return get_calendar(
@@ -25,6 +26,13 @@ class Market:
             open_grace_minutes=self.instruments.open_grace_minutes,
             close_grace_minutes=self.instruments.close_grace_minutes,
         )
+
+    def computed(self, symbol: str) -> bool:
+        """An index tickwatch computes: it closes with its own session_end."""
+        return symbol in self._computed
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_computed", frozenset(i.symbol for i in self.indices.indices))
 
     @property
     def close_grace_ms(self) -> int:

@@ -29,8 +29,8 @@ from alerts.state import (
     parse_outbox_entry,
 )
 from schemas.alerts import Alert
-from schemas.constituents import ConstituentPrice, ConstituentSessionEnd
-from schemas.ticks import Tick
+from schemas.constituents import ConstituentPrice, ConstituentSessionEnd, ConstituentWatermark
+from schemas.ticks import SessionEnd, Tick
 
 log = logging.getLogger(__name__)
 
@@ -201,10 +201,11 @@ class Engine:
             tick, spec = item.tick, item.spec
             if self._clock.advance(partition, spec.exchange, tick.ts_ms):
                 self._close_ended(partition, spec.exchange, current, record)
+                forwards += self._forward_clock(partition, spec.exchange)
             state = current[tick.symbol]
             if state.offsets.get(partition, -1) >= item.message.offset:
                 result.duplicates += 1
-                forwards += self._forward_price(tick)
+                forwards += self._forward_price(tick, partition)
                 continue
             members = self._members.setdefault(partition, set())
             if tick.symbol not in members:
@@ -222,7 +223,8 @@ class Engine:
                 result.count(step.ignored)
             else:
                 result.applied += 1
-                forwards += self._forward_price(tick)
+                forwards += self._forward_price(tick, partition)
+        forwards += self._forward_watermarks(routed)
         changes = []
         for symbol, state in current.items():
             before = self._cache[symbol]
@@ -250,17 +252,54 @@ class Engine:
             self._clock.advance(partition, end.exchange, deadline + 1)
         self._close_ended(partition, end.exchange, current, record)
 
-    def _forward_price(self, tick: Tick) -> list[Record]:
+    def _forward_price(self, tick: Tick, partition: int) -> list[Record]:
         return [
             Record(
                 self._topics.constituents,
                 index.encode(),
-                ConstituentPrice(index=index, symbol=tick.symbol, price=tick.price, ts=tick.ts)
+                ConstituentPrice(
+                    index=index,
+                    symbol=tick.symbol,
+                    price=tick.price,
+                    ts=tick.ts,
+                    source_partition=partition,
+                )
                 .model_dump_json()
                 .encode(),
             )
             for index in self._market.indices.containing(tick.symbol)
         ]
+
+    def _forward_watermarks(self, routed: Sequence[Routed]) -> list[Record]:
+        """After a batch's prices: how far each of its partitions has come in event time."""
+        latest: dict[int, int] = {}
+        for item in routed:
+            if isinstance(item, TickAt):
+                partition = item.message.partition
+                latest[partition] = max(latest.get(partition, -1), item.tick.ts_ms)
+        return [
+            Record(
+                self._topics.constituents,
+                spec.symbol.encode(),
+                ConstituentWatermark(index=spec.symbol, source_partition=p, ts_ms=ts)
+                .model_dump_json()
+                .encode(),
+            )
+            for spec in self._market.indices.indices
+            for p, ts in sorted(latest.items())
+        ]
+
+    def _forward_clock(self, partition: int, exchange: str) -> list[Record]:
+        """This partition's clock passed a session's end: tell the exchange's indices."""
+        if not any(spec.exchange == exchange for spec in self._market.indices.indices):
+            return []
+        ended = self._market.calendar(exchange).ended_by(
+            self._clock.now(partition, exchange) - self._market.close_grace_ms
+        )
+        if ended is None:
+            return []
+        end = SessionEnd(type="session_end", exchange=exchange, session=ended.day)
+        return self._forward_end(SessionEndAt(Incoming(partition, -1, b""), end))
 
     def _forward_end(self, item: SessionEndAt) -> list[Record]:
         if item.end.symbol is not None:
@@ -284,7 +323,9 @@ class Engine:
 
     def _expect_close(self, partition: int, state: InstrumentState) -> None:
         spec = self._market.instruments.get(state.symbol)
-        if spec is None or spec.kind == "index" or state.session is None or state.closed:
+        if spec is None or self._market.computed(spec.symbol):
+            return
+        if state.session is None or state.closed:
             return
         session = self._market.calendar(spec.exchange).session(state.session)
         if session is not None:
@@ -300,7 +341,9 @@ class Engine:
             spec = self._market.instruments.get(symbol)
             state = current.get(symbol)
             # An index closes with its own session_end, sent after its closing level.
-            if spec is None or spec.exchange != exchange or spec.kind == "index" or state is None:
+            if spec is None or spec.exchange != exchange or state is None:
+                continue
+            if self._market.computed(symbol):
                 continue
             if state.session is None or state.closed:
                 continue

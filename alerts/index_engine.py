@@ -17,10 +17,10 @@ from redis.asyncio import Redis
 
 from alerts.catalog import Market
 from alerts.delivery.kafka import KafkaPublisher, Record
-from alerts.indexer import Emitted, IndexState, on_price, on_session_end
+from alerts.indexer import Emitted, IndexState, on_price, on_session_end, on_watermark
 from alerts.messages import Incoming
 from alerts.state import StaleStateError, StateStore
-from schemas.constituents import ConstituentMessage, ConstituentPrice
+from schemas.constituents import ConstituentMessage, ConstituentPrice, ConstituentWatermark
 from schemas.indices import IndexSpec
 
 log = logging.getLogger(__name__)
@@ -50,32 +50,74 @@ class IndexResult:
     emitted: list[Emitted] = field(default_factory=list)
 
 
+class IndexStore:
+    """Index states in Redis: `{prefix}:{INDEX}:index`, a hash of version and JSON."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._commit = redis.register_script(_COMMIT)
+
+    def key(self, symbol: str) -> str:
+        return f"{self._prefix}:{{{symbol}}}:index"
+
+    async def load(self, symbols: Sequence[str]) -> dict[str, tuple[int, IndexState | None]]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for symbol in symbols:
+                pipe.hmget(self.key(symbol), "v", "s")
+            rows = await pipe.execute()
+        found: dict[str, tuple[int, IndexState | None]] = {}
+        for symbol, (version, blob) in zip(symbols, rows, strict=True):
+            state = IndexState.from_json(orjson.loads(blob)) if blob is not None else None
+            found[symbol] = (int(version or 0), state)
+        return found
+
+    async def commit(self, changes: Sequence[tuple[int, IndexState]]) -> None:
+        """Write every (expected version, state) or none; StaleStateError if one moved."""
+        if not changes:
+            return
+        keys: list[str] = []
+        args: list[bytes | str] = []
+        for version, state in changes:
+            keys.append(self.key(state.symbol))
+            args += [str(version), orjson.dumps(state.to_json())]
+        failed = int(await self._commit(keys=keys, args=args))
+        if failed:
+            raise StaleStateError(changes[failed - 1][1].symbol)
+
+
+async def starting_prices(instruments: StateStore, spec: IndexSpec) -> dict[str, float]:
+    """Each constituent's last close (or last price) as Redis knows it."""
+    members = {c.symbol for c in spec.constituents}
+    members |= {c.symbol for change in spec.changes for c in change.add}
+    prices = {}
+    for member, versioned in (await instruments.load(sorted(members))).states.items():
+        price = versioned.state.history.last_close or versioned.state.last
+        if price is not None:
+            prices[member] = price
+    return prices
+
+
 class IndexEngine:
     """Keeps the levels of the indices whose constituents topic partitions it owns."""
 
     def __init__(
         self,
-        redis: Redis,
-        prefix: str,
+        store: IndexStore,
         instruments: StateStore,
         publisher: KafkaPublisher,
         market: Market,
         ticks_topic: str,
         ticks_partitions: int,
     ) -> None:
-        self._redis = redis
-        self._prefix = prefix
+        self._partitions = ticks_partitions
+        self._store = store
         self._instruments = instruments
         self._publisher = publisher
         self._market = market
         self._ticks_topic = ticks_topic
-        self._partitions = ticks_partitions
         self._specs = {spec.symbol: spec for spec in market.indices.indices}
         self._cache: dict[str, tuple[int, IndexState]] = {}
-        self._commit = redis.register_script(_COMMIT)
-
-    def key(self, symbol: str) -> str:
-        return f"{self._prefix}:{{{symbol}}}:index"
 
     def forget(self) -> None:
         self._cache.clear()
@@ -111,7 +153,7 @@ class IndexEngine:
                 ]
             )
             try:
-                await self._store(states)
+                await self._save(states)
             except StaleStateError as stale:
                 log.info("%s; reloading", stale)
                 self._cache.clear()
@@ -138,7 +180,9 @@ class IndexEngine:
                 continue
             calendar = self._market.calendar(spec.exchange)
             if isinstance(item, ConstituentPrice):
-                state, emitted = on_price(state, spec, calendar, item)
+                state, emitted = on_price(state, spec, calendar, item, self._partitions)
+            elif isinstance(item, ConstituentWatermark):
+                state, emitted = on_watermark(state, spec, calendar, item, self._partitions)
             else:
                 state, emitted = on_session_end(state, spec, calendar, item, self._partitions)
             state = _at(state, message)
@@ -148,40 +192,17 @@ class IndexEngine:
         return changed
 
     async def _load(self, symbols: set[str]) -> None:
-        """Index states from Redis; a new index starts from its constituents' last prices."""
+        """Index states from Redis; a new index starts from its constituents' last closes."""
         if not symbols:
             return
-        wanted = sorted(symbols)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for symbol in wanted:
-                pipe.hmget(self.key(symbol), "v", "s")
-            rows = await pipe.execute()
-        for symbol, (version, blob) in zip(wanted, rows, strict=True):
-            if blob is not None:
-                self._cache[symbol] = (int(version), IndexState.from_json(orjson.loads(blob)))
-                continue
-            spec = self._specs[symbol]
-            members = {c.symbol for c in spec.constituents}
-            members |= {c.symbol for change in spec.changes for c in change.add}
-            loaded = (await self._instruments.load(members)).states
-            prices = {}
-            for member, versioned in loaded.items():
-                price = versioned.state.last or versioned.state.history.last_close
-                if price is not None:
-                    prices[member] = price
-            self._cache[symbol] = (0, IndexState(symbol, prices=prices))
+        for symbol, (version, state) in (await self._store.load(sorted(symbols))).items():
+            if state is None:
+                prices = await starting_prices(self._instruments, self._specs[symbol])
+                state = IndexState(symbol, prices=prices)
+            self._cache[symbol] = (version, state)
 
-    async def _store(self, changed: dict[str, IndexState]) -> None:
-        if not changed:
-            return
-        keys: list[str] = []
-        args: list[bytes | str] = []
-        for symbol, state in changed.items():
-            keys.append(self.key(symbol))
-            args += [str(self._cache[symbol][0]), orjson.dumps(state.to_json())]
-        failed = int(await self._commit(keys=keys, args=args))
-        if failed:
-            raise StaleStateError(list(changed)[failed - 1])
+    async def _save(self, changed: dict[str, IndexState]) -> None:
+        await self._store.commit([(self._cache[s][0], state) for s, state in changed.items()])
         for symbol, state in changed.items():
             self._cache[symbol] = (self._cache[symbol][0] + 1, state)
 

@@ -1,8 +1,13 @@
 """The index agent's core: an index's level through its sessions, and when to publish it.
 
-Pure: a constituent price or a session end moves an IndexState and may emit index
-ticks (and, after the closing level, a session_end for the index) for the ticks
+Pure: constituent prices, watermarks and session ends move an IndexState and may emit
+index ticks (and, after the closing level, a session_end for the index) for the ticks
 topic, where the index is an instrument like any other.
+
+Prices come from every ticks partition, each at its own pace. They wait in a buffer
+until every partition's watermark has passed them, and are then applied in event-time
+order, so the level at any moment (and each close) is the same however the partitions
+were interleaved: a replay gives the live run's index ticks.
 """
 
 from __future__ import annotations
@@ -15,12 +20,13 @@ from typing import Any
 from alerts.index import IndexLevel, attribution, weights
 from alerts.sessions import ExchangeCalendar
 from schemas.attribution import Contributor, IndexSnapshot
-from schemas.constituents import ConstituentPrice, ConstituentSessionEnd
+from schemas.constituents import ConstituentPrice, ConstituentSessionEnd, ConstituentWatermark
 from schemas.indices import IndexSpec
 from schemas.ticks import SessionEnd, Tick
 
 _TOP = 5
 _STALE_LISTED = 10
+Pending = tuple[int, int, int, str, float]  # ts_ms, source partition, arrival, symbol, price
 
 Emitted = Tick | SessionEnd
 
@@ -38,7 +44,9 @@ class IndexState:
     previous_closes: dict[str, float] = field(default_factory=dict)
     last_ts: dict[str, int] = field(default_factory=dict)  # ms, by constituent
     reported: frozenset[str] = frozenset()  # constituents that ticked this session
-    ended: frozenset[int] = frozenset()  # ticks partitions that saw the session end
+    watermarks: dict[int, int] = field(default_factory=dict)  # ms, by ticks partition
+    pending: tuple[Pending, ...] = ()  # prices not yet passed by every watermark, sorted
+    arrivals: int = 0  # prices received, to order equal timestamps of one partition
     next_emit_ms: int = 0
     seq: int = 0
     offsets: dict[int, int] = field(default_factory=dict)  # constituents topic
@@ -54,7 +62,9 @@ class IndexState:
             "previous_closes": self.previous_closes,
             "last_ts": self.last_ts,
             "reported": sorted(self.reported),
-            "ended": sorted(self.ended),
+            "watermarks": {str(p): t for p, t in self.watermarks.items()},
+            "pending": [list(p) for p in self.pending],
+            "arrivals": self.arrivals,
             "next_emit_ms": self.next_emit_ms,
             "seq": self.seq,
             "offsets": {str(p): o for p, o in self.offsets.items()},
@@ -75,7 +85,12 @@ class IndexState:
             previous_closes=dict(data.get("previous_closes", {})),
             last_ts={k: int(v) for k, v in data.get("last_ts", {}).items()},
             reported=frozenset(data.get("reported", ())),
-            ended=frozenset(int(p) for p in data.get("ended", ())),
+            watermarks={int(p): int(t) for p, t in data.get("watermarks", {}).items()},
+            pending=tuple(
+                (int(t), int(src), int(n), str(s), float(p))
+                for t, src, n, s, p in data.get("pending", ())
+            ),
+            arrivals=int(data.get("arrivals", 0)),
             next_emit_ms=int(data.get("next_emit_ms", 0)),
             seq=int(data.get("seq", 0)),
             offsets={int(p): int(o) for p, o in data.get("offsets", {}).items()},
@@ -83,38 +98,34 @@ class IndexState:
 
 
 def on_price(
-    state: IndexState, spec: IndexSpec, calendar: ExchangeCalendar, update: ConstituentPrice
+    state: IndexState,
+    spec: IndexSpec,
+    calendar: ExchangeCalendar,
+    update: ConstituentPrice,
+    partitions: int,
 ) -> tuple[IndexState, list[Emitted]]:
-    """Apply one constituent price; emit an index tick when the interval has passed."""
+    """Buffer one constituent price; apply whatever every partition has now passed."""
     ts_ms = int(update.ts.timestamp() * 1000)
-    session = calendar.session_at(ts_ms)
-    if session is None:
-        return state, []
-    if state.session is not None and (
-        session.day < state.session or (session.day == state.session and state.closed)
-    ):
-        return state, []  # late for a session this index has already closed
-    emitted: list[Emitted] = []
-    if state.session is None or session.day > state.session:
-        state, emitted = close(state, spec, calendar)
-        state = start_session(state, spec, session.day)
-    prices = {**state.prices, update.symbol: update.price}
-    level = state.level
-    if level is not None:
-        level = level.with_price(update.symbol, update.price)
+    item = (ts_ms, update.source_partition, state.arrivals, update.symbol, update.price)
     state = replace(
         state,
-        prices=prices,
-        level=level,
-        reported=state.reported | {update.symbol},
-        last_ts={**state.last_ts, update.symbol: ts_ms},
+        pending=tuple(sorted((*state.pending, item))),
+        arrivals=state.arrivals + 1,
+        watermarks=_raised(state.watermarks, update.source_partition, ts_ms),
     )
-    state = _start_level(state, spec) if state.level is None else _rebalance_if_due(state, spec)
-    if state.level is not None and ts_ms >= state.next_emit_ms:
-        interval_ms = int(spec.publish_interval_s * 1000)
-        state = replace(state, next_emit_ms=ts_ms + interval_ms, seq=state.seq + 1)
-        emitted.append(_tick(state, spec, ts_ms))
-    return state, emitted
+    return _release(state, spec, calendar, partitions)
+
+
+def on_watermark(
+    state: IndexState,
+    spec: IndexSpec,
+    calendar: ExchangeCalendar,
+    mark: ConstituentWatermark,
+    partitions: int,
+) -> tuple[IndexState, list[Emitted]]:
+    """A ticks partition has reached this event time: nothing earlier will come from it."""
+    state = replace(state, watermarks=_raised(state.watermarks, mark.source_partition, mark.ts_ms))
+    return _release(state, spec, calendar, partitions)
 
 
 def on_session_end(
@@ -124,13 +135,81 @@ def on_session_end(
     end: ConstituentSessionEnd,
     partitions: int,
 ) -> tuple[IndexState, list[Emitted]]:
-    """Close the session once every ticks partition has seen it end."""
-    if state.session != end.session or state.closed:
+    """A ticks partition has seen the session end: its watermark is past the close."""
+    session = calendar.session(end.session)
+    if session is None:
         return state, []
-    state = replace(state, ended=state.ended | {end.source_partition})
-    if len(state.ended) < partitions:
+    passed = session.close_ms + calendar.close_grace_ms + 1
+    state = replace(state, watermarks=_raised(state.watermarks, end.source_partition, passed))
+    return _release(state, spec, calendar, partitions)
+
+
+def _raised(marks: dict[int, int], partition: int, ts_ms: int) -> dict[int, int]:
+    if marks.get(partition, -1) >= ts_ms:
+        return marks
+    return {**marks, partition: ts_ms}
+
+
+def _release(
+    state: IndexState, spec: IndexSpec, calendar: ExchangeCalendar, partitions: int
+) -> tuple[IndexState, list[Emitted]]:
+    """Apply, in event-time order, the prices every partition's watermark has passed."""
+    marks = [state.watermarks.get(p, -1) for p in range(partitions)]
+    low = min(marks)
+    # A partition that stays silent (idle) may lag at most rollover_wait_s.
+    low = max(low, max(marks) - int(spec.rollover_wait_s * 1000))
+    emitted: list[Emitted] = []
+    pending = state.pending
+    while pending and pending[0][0] <= low:
+        ts_ms, source, _, symbol, price = pending[0]
+        pending = pending[1:]
+        state, more = _apply(state, spec, calendar, symbol, price, ts_ms, source)
+        emitted += more
+    state = replace(state, pending=pending)
+    if state.session is not None and not state.closed:
+        session = calendar.session(state.session)
+        if session is not None and low > session.close_ms + calendar.close_grace_ms:
+            state, more = close(state, spec, calendar)
+            emitted += more
+    return state, emitted
+
+
+def _apply(
+    state: IndexState,
+    spec: IndexSpec,
+    calendar: ExchangeCalendar,
+    symbol: str,
+    price: float,
+    ts_ms: int,
+    source: int,
+) -> tuple[IndexState, list[Emitted]]:
+    session = calendar.session_at(ts_ms)
+    if session is None:
         return state, []
-    return close(state, spec, calendar)
+    emitted: list[Emitted] = []
+    if state.session is not None and (
+        session.day < state.session or (session.day == state.session and state.closed)
+    ):
+        return state, []  # late for a session this index has already closed
+    if state.session is None or session.day > state.session:
+        state, emitted = close(state, spec, calendar)
+        state = start_session(state, spec, session.day)
+    level = state.level
+    if level is not None:
+        level = level.with_price(symbol, price)
+    state = replace(
+        state,
+        prices={**state.prices, symbol: price},
+        level=level,
+        reported=state.reported | {symbol},
+        last_ts={**state.last_ts, symbol: ts_ms},
+    )
+    state = _start_level(state, spec) if state.level is None else _rebalance_if_due(state, spec)
+    if state.level is not None and ts_ms >= state.next_emit_ms:
+        interval_ms = int(spec.publish_interval_s * 1000)
+        state = replace(state, next_emit_ms=ts_ms + interval_ms, seq=state.seq + 1)
+        emitted.append(_tick(state, spec, ts_ms))
+    return state, emitted
 
 
 def close(
@@ -157,7 +236,6 @@ def start_session(state: IndexState, spec: IndexSpec, day: date) -> IndexState:
         closed=False,
         previous_closes=dict(state.prices),
         reported=frozenset(),
-        ended=frozenset(),
         next_emit_ms=0,
     )
     if state.level is None or state.composition_day is None:

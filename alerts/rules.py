@@ -157,10 +157,16 @@ def _ytd(rule: YtdRule, seen: Observation, fired_year: frozenset[str]) -> list[C
         return []
     change = change_pct(seen.price, base)
     up = rule.direction == "up"
+    # Where this year's previous close already stood: a rung it was beyond is not crossed.
+    last = seen.history.last_close
+    same_year = seen.history.last_session is not None and (
+        seen.history.last_session.year == seen.session.year
+    )
+    before = change_pct(last, base) if same_year and last is not None else 0.0
     out = []
     for rung in rule.rungs:
         key = fired_key(rule, rung, seen.stage)
-        if key in fired_year or not crossed(change, rung, up):
+        if key in fired_year or not crossed(change, rung, up) or crossed(before, rung, up):
             continue
         verb = "closed" if seen.stage == "close" else "at"
         message = (

@@ -142,6 +142,15 @@ class ExchangeCalendar:
         i = bisect_left(self._days, day) - 1
         return self._sessions[i] if i >= 0 else None
 
+    @property
+    def close_grace_ms(self) -> int:
+        return self._close_grace_ms
+
+    def ended_by(self, ts_ms: int) -> Session | None:
+        """The latest session that closed at or before ts_ms (None: none in range)."""
+        i = bisect_right(self._closes, ts_ms) - 1
+        return self._sessions[i] if i >= 0 else None
+
     def next_session(self, day: date) -> Session | None:
         """Earliest session strictly after day (a session or not); None out of range."""
         if not self._first_day <= day <= self._last_day:

@@ -18,6 +18,7 @@ class ConstituentPrice(BaseModel):
     symbol: str
     price: float = Field(gt=0)
     ts: datetime
+    source_partition: int = Field(ge=0, description="The ticks partition it came from.")
 
 
 class ConstituentSessionEnd(BaseModel):
@@ -32,4 +33,15 @@ class ConstituentSessionEnd(BaseModel):
     source_partition: int = Field(ge=0)
 
 
-ConstituentMessage = ConstituentPrice | ConstituentSessionEnd
+class ConstituentWatermark(BaseModel):
+    """A ticks partition's event time: no earlier price will come from it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["watermark"] = "watermark"
+    index: str
+    source_partition: int = Field(ge=0)
+    ts_ms: int = Field(ge=0)
+
+
+ConstituentMessage = ConstituentPrice | ConstituentSessionEnd | ConstituentWatermark

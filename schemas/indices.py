@@ -104,6 +104,11 @@ class IndexSpec(BaseModel):
     stale_after_s: Positive = Field(
         default=300, description="A constituent without a tick this long (event time) is stale."
     )
+    rollover_wait_s: Positive = Field(
+        default=900,
+        description="Prices of a new session wait until every ticks partition has seen the "
+        "last one end, at most this long in event time (for a partition that is idle).",
+    )
     constituents: Composition = Field(
         json_schema_extra={"minItems": 1}, description="The composition before any change."
     )

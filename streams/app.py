@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from alerts.catalog import Market
 from alerts.delivery.kafka import KafkaPublisher
 from alerts.engine import Engine, Topics
-from alerts.index_engine import IndexEngine
+from alerts.index_engine import IndexEngine, IndexStore
 from alerts.state import StateStore
 from schemas.errors import ConfigError
 from schemas.indices import IndicesFile, load_indices
@@ -96,8 +96,7 @@ def create_app(settings: Settings) -> faust.App:
                 ingest = Engine(store, publisher, market, topics)
                 await ingest.start()
                 index = IndexEngine(
-                    redis,
-                    settings.key_prefix,
+                    IndexStore(redis, settings.key_prefix),
                     store,
                     publisher,
                     market,

@@ -11,6 +11,8 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from alerts.catalog import Market
+from alerts.index_engine import IndexStore, starting_prices
+from alerts.indexer import IndexState
 from alerts.market import seed_closes
 from alerts.state import Change, StaleStateError, StateStore
 from schemas.errors import InputError
@@ -78,11 +80,30 @@ async def seed_history(store: StateStore, market: Market, path: Path) -> SeedRep
     return SeedReport(len(symbols), applied, skipped, not_sessions)
 
 
+async def seed_indices(indices: IndexStore, instruments: StateStore, market: Market) -> int:
+    """Start each index not started yet from its constituents' seeded closes.
+
+    Done here, before any tick, so the index's first session measures its moves from
+    the same closes the seeded history ends with.
+    """
+    started = 0
+    for spec in market.indices.indices:
+        _, state = (await indices.load([spec.symbol]))[spec.symbol]
+        if state is None:
+            prices = await starting_prices(instruments, spec)
+            await indices.commit([(0, IndexState(spec.symbol, prices=prices))])
+            started += 1
+    return started
+
+
 def run_seed(redis_url: str, prefix: str, market: Market, path: Path) -> SeedReport:
     async def go() -> SeedReport:
         redis = Redis.from_url(redis_url)
         try:
-            return await seed_history(StateStore(redis, prefix), market, path)
+            instruments = StateStore(redis, prefix)
+            report = await seed_history(instruments, market, path)
+            await seed_indices(IndexStore(redis, prefix), instruments, market)
+            return report
         finally:
             await redis.aclose()
 

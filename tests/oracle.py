@@ -116,7 +116,11 @@ def _check(symbol, kind, rules, closes, fired, day, stage, ts, price):  # type: 
             base = before[-1]
             change = (price / base - 1) * 100
             up = rule.direction == "up"
+            this_year = [c for d, c in closes if d.year == day.year]
+            was = (this_year[-1] / base - 1) * 100 if this_year else 0.0
             for rung in rule.rungs:
+                if (up and was >= rung - TOLERANCE) or (not up and was <= -rung + TOLERANCE):
+                    continue  # already beyond it at the previous close: not a crossing
                 if (up and change >= rung - TOLERANCE) or (not up and change <= -rung + TOLERANCE):
                     emit(rule, rung, True, rung if up else -rung, base)
         elif isinstance(rule, MultiYearRule) and closes:

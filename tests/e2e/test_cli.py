@@ -23,18 +23,26 @@ def run(args: list[str], env: dict[str, str] | None = None, timeout: float = 240
     )
 
 
-def test_demo_prints_the_four_percent_alert_and_exits_zero(tmp_path: Path, redis_url: str) -> None:
+def test_demo_tells_the_hang_seng_tech_rally(tmp_path: Path, redis_url: str) -> None:
     out = tmp_path / "alerts.jsonl"
     done = run(["demo", "--alerts-out", str(out)], {"TICKWATCH_REDIS_URL": redis_url})
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "BIDU" in done.stdout and "+4." in done.stdout
     alerts = [orjson.loads(line) for line in out.read_text().splitlines()]
-    assert [(a["instrument"], a["session"], a["rule"], a["stage"]) for a in alerts] == [
-        ("BIDU", "2025-09-18", "daily_gain", "intraday"),
-        ("BIDU", "2025-09-18", "daily_gain", "close"),
-    ]
-    for field in ("alert_id", "rule", "kind", "instrument", "session", "ts", "price", "message"):
-        assert field in alerts[0]
+    index = {(a["rule"], a["stage"]): a for a in alerts if a["instrument"] == "HSTECH"}
+    gain = index[("daily_gain", "intraday")]
+    assert gain["session"] == "2025-09-18" and gain["since"].startswith("2021-11")
+    assert gain["change"] >= 4.0 and gain["threshold"] == 4.0
+    high = index[("four_year_high", "intraday")]
+    assert high["session"] == "2025-09-18" and high["since"] < "2021-09-18"
+    ytd = index[("ytd_gain", "intraday")]
+    assert ytd["threshold"] == 40.0 and ytd["session"] == "2025-09-18"
+    close = index[("daily_gain", "close")]
+    assert 4.0 <= close["change"] < 4.5 and close["since"].startswith("2021-11")
+    leaders = [c["name"] for c in close["index"]["contributors"][:2]]
+    assert leaders == ["Baidu", "Alibaba"]
+    assert close["index"]["reported"] == close["index"]["constituents"] == 30
+    assert "led by Baidu" in done.stdout and "strongest daily gain since 2021-11" in done.stdout
+    assert not [a for a in alerts if a["session"] == "2025-09-17" and a["instrument"] == "HSTECH"]
 
 
 def test_demo_plays_a_file_of_the_users(tmp_path: Path, redis_url: str) -> None:

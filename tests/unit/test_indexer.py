@@ -1,12 +1,12 @@
-"""The index agent's core: levels through sessions, publishing, closing, attribution."""
+"""The index agent's core: levels in event-time order, publishing, closing, attribution."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from alerts.indexer import IndexState, close, on_price, on_session_end
+from alerts.indexer import IndexState, close, on_price, on_session_end, on_watermark
 from alerts.sessions import get_calendar
-from schemas.constituents import ConstituentPrice, ConstituentSessionEnd
+from schemas.constituents import ConstituentPrice, ConstituentSessionEnd, ConstituentWatermark
 from schemas.indices import IndexSpec
 from schemas.ticks import SessionEnd, Tick
 
@@ -31,15 +31,29 @@ SPEC = IndexSpec.model_validate(
 START = IndexState("IDX", prices={"A": 10.0, "B": 10.0, "C": 10.0, "D": 40.0})
 
 
-def price(symbol: str, value: float, hkt: str, day: int = 18) -> ConstituentPrice:
-    ts = datetime.fromisoformat(f"2025-09-{day}T{hkt}+08:00").astimezone(UTC)
-    return ConstituentPrice(index="IDX", symbol=symbol, price=value, ts=ts)
+def ms(hkt: str, day: int = 18) -> int:
+    return int(datetime.fromisoformat(f"2025-09-{day}T{hkt}+08:00").timestamp() * 1000)
 
 
-def feed(state: IndexState, *updates: ConstituentPrice) -> tuple[IndexState, list]:
-    out = []
-    for update in updates:
-        state, emitted = on_price(state, SPEC, HK, update)
+def price(symbol: str, value: float, hkt: str, day: int = 18, source: int = 0) -> ConstituentPrice:
+    ts = datetime.fromtimestamp(ms(hkt, day) / 1000, tz=UTC)
+    return ConstituentPrice(index="IDX", symbol=symbol, price=value, ts=ts, source_partition=source)
+
+
+def mark(hkt: str, source: int, day: int = 18) -> ConstituentWatermark:
+    return ConstituentWatermark(index="IDX", source_partition=source, ts_ms=ms(hkt, day))
+
+
+def feed(state: IndexState, *messages: object, partitions: int = 1) -> tuple[IndexState, list]:
+    out: list = []
+    for m in messages:
+        if isinstance(m, ConstituentPrice):
+            state, emitted = on_price(state, SPEC, HK, m, partitions)
+        elif isinstance(m, ConstituentWatermark):
+            state, emitted = on_watermark(state, SPEC, HK, m, partitions)
+        else:
+            assert isinstance(m, ConstituentSessionEnd)
+            state, emitted = on_session_end(state, SPEC, HK, m, partitions)
         out += emitted
     return state, out
 
@@ -49,6 +63,17 @@ def test_the_level_follows_each_price_and_publishes_at_most_every_interval() -> 
     assert [(t.price, t.seq) for t in out] == [((12 * 10 + 10 * 20 + 10 * 30) / 10, 1)]
     state, out = feed(state, price("C", 9.0, "10:00:02"))
     assert [(t.price, t.seq) for t in out] == [((12 * 10 + 11 * 20 + 9 * 30) / 10, 2)]
+
+
+def test_prices_wait_for_every_partition_and_apply_in_event_time_order() -> None:
+    # Partition 1 runs ahead: its 11:00 price waits until partition 0 passes 11:00.
+    state, out = feed(START, price("B", 20.0, "11:00:00", source=1), partitions=2)
+    assert out == [] and len(state.pending) == 1
+    state, out = feed(state, price("A", 30.0, "10:00:00"), partitions=2)
+    assert [(t.ts.hour, t.price) for t in out] == [(2, (30 * 10 + 10 * 20 + 10 * 30) / 10)]
+    state, out = feed(state, mark("11:30:00", source=0), partitions=2)
+    assert [(t.ts.hour, t.price) for t in out] == [(3, (30 * 10 + 20 * 20 + 10 * 30) / 10)]
+    assert state.pending == ()
 
 
 def test_attribution_names_who_moved_the_index_and_what_has_reported() -> None:
@@ -70,37 +95,52 @@ def test_too_little_coverage_is_flagged_incomplete() -> None:
     assert out[0].index is not None and not out[0].index.complete
 
 
-def test_the_session_closes_when_every_ticks_partition_has_seen_its_end() -> None:
-    state, _ = feed(START, price("A", 11.0, "10:00:00"))
+def test_the_session_closes_once_every_partition_is_past_the_close() -> None:
     end = ConstituentSessionEnd(index="IDX", exchange="XHKG", session=date(2025, 9, 18),
                                 source_partition=0)  # fmt: skip
-    state, out = on_session_end(state, SPEC, HK, end, partitions=2)
-    assert out == []
-    state, out = on_session_end(
-        state, SPEC, HK, end.model_copy(update={"source_partition": 1}), partitions=2
+    state, out = feed(
+        START,
+        price("A", 11.0, "10:00:00"),
+        mark("10:00:00", source=1),
+        end,
+        price("C", 9.0, "15:59:00", source=1),  # partition 1's last price of the day
+        partitions=2,
     )
-    tick, session_end = out
+    assert not state.closed
+    state, out = feed(state, end.model_copy(update={"source_partition": 1}), partitions=2)
+    *_, tick, session_end = out
     assert isinstance(tick, Tick) and isinstance(session_end, SessionEnd)
     assert tick.ts == datetime(2025, 9, 18, 8, 0, tzinfo=UTC)  # 16:00 HKT
+    assert tick.price == (11 * 10 + 10 * 20 + 9 * 30) / 10
     assert session_end.symbol == "IDX" and state.closed
     # A late price for the closed session changes nothing.
-    assert feed(state, price("B", 50.0, "16:05:00"))[0] == state
+    assert feed(state, price("B", 50.0, "16:05:00"), partitions=2)[0].prices["B"] == 10.0
 
 
 def test_a_new_session_closes_the_last_and_a_constituent_change_keeps_the_level() -> None:
     state, _ = feed(START, price("A", 11.0, "10:00:00"))
     before = state.level.level if state.level else 0.0
     state, out = feed(state, price("A", 11.0, "10:00:00", day=19))
-    closing, end, opening = out
-    assert closing.price == before and end.session == date(2025, 9, 18)
+    closing, end_of_day, opening = out
+    assert closing.price == before and end_of_day.session == date(2025, 9, 18)
     # On the 19th C leaves and D joins: same level, new divisor.
     assert state.level is not None and set(state.level.weights) == {"A", "B", "D"}
     assert abs(opening.price - before) < 1e-9
-    assert state.previous_closes["C"] == 10.0
+    assert state.previous_closes["C"] == 10.0 and state.pending == ()
+
+
+def test_a_silent_partition_holds_prices_at_most_the_rollover_wait() -> None:
+    state, out = feed(START, price("A", 11.0, "10:00:00"), partitions=2)
+    assert out == []
+    state, out = feed(state, price("A", 11.5, "10:14:00"), partitions=2)
+    assert out == []
+    state, out = feed(state, price("B", 11.5, "10:16:00"), partitions=2)
+    assert [t.ts.minute for t in out] == [0]  # 15 minutes behind partition 0 is released
 
 
 def test_state_survives_its_json_form() -> None:
-    state, _ = feed(START, price("A", 11.0, "10:00:00"), price("B", 9.0, "11:00:00"))
+    state, _ = feed(START, price("A", 11.0, "10:00:00"), price("B", 9.0, "11:00:00", source=1),
+                    partitions=2)  # fmt: skip
     assert IndexState.from_json(state.to_json()) == state
     closed, _ = close(state, SPEC, HK)
     assert IndexState.from_json(closed.to_json()) == closed
