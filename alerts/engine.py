@@ -85,7 +85,7 @@ class Engine:
 
     async def process(self, batch: Sequence[Incoming]) -> BatchResult:
         result = BatchResult()
-        routed = [route(message, self._market) for message in batch]
+        routed = [item for message in batch for item in route(message, self._market)]
         rejected = [r for r in routed if isinstance(r, Rejected)]
         await self._dead_letter(rejected)
         result.rejected = len(rejected)
@@ -203,7 +203,7 @@ class Engine:
                 self._close_ended(partition, spec.exchange, current, record)
                 forwards += self._forward_clock(partition, spec.exchange)
             state = current[tick.symbol]
-            if state.offsets.get(partition, -1) >= item.message.offset:
+            if state.offsets.get(partition, -1) >= item.position:
                 result.duplicates += 1
                 forwards += self._forward_price(tick, partition)
                 continue
@@ -216,7 +216,7 @@ class Engine:
                 state = replace(state, kind=spec.kind)
             calendar = self._market.calendar(spec.exchange)
             step = apply_tick(state, tick, item.session, calendar, self._market.rules)
-            offsets = {**step.state.offsets, partition: item.message.offset}
+            offsets = {**step.state.offsets, partition: item.position}
             record(tick.symbol, replace(step, state=replace(step.state, offsets=offsets)))
             self._expect_close(partition, current[tick.symbol])
             if step.ignored:

@@ -33,7 +33,8 @@ class InstrumentState:
     fired: frozenset[str] = frozenset()  # rungs fired this session
     fired_year: frozenset[str] = frozenset()  # yearly rungs (YTD) fired this year
     last_seq: int | None = None
-    # Kafka partition -> offset of the last message applied: a redelivery is a no-op.
+    # Kafka partition -> position (offset, index in a batch) of the last tick applied:
+    # a redelivery is a no-op.
     offsets: dict[int, int] = field(default_factory=dict)
     history: History = field(default_factory=History)
     snapshot: IndexSnapshot | None = None  # an index's latest attribution and coverage

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import orjson
 from pydantic import ValidationError
 
 from alerts.catalog import Market
 from alerts.sessions import Session, UnknownExchangeError
 from schemas.errors import describe
 from schemas.instruments import InstrumentSpec
-from schemas.ticks import SessionEnd, Tick
+from schemas.ticks import SessionEnd, Tick, TickBatch
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,14 @@ class Incoming:
     value: bytes
 
 
+# A tick's place in the log: its message's offset, then its index in a batch message.
+_IN_BATCH = 1 << 16
+
+
+def position(offset: int, index: int = 0) -> int:
+    return offset * _IN_BATCH + index
+
+
 @dataclass(frozen=True)
 class TickAt:
     """A valid tick of a known instrument, inside one of its exchange's sessions."""
@@ -30,6 +39,7 @@ class TickAt:
     tick: Tick
     spec: InstrumentSpec
     session: Session
+    position: int  # offset and index in the message: a redelivery repeats it
 
 
 @dataclass(frozen=True)
@@ -50,21 +60,66 @@ class Rejected:
 Routed = TickAt | SessionEndAt
 
 
-def route(message: Incoming, market: Market) -> TickAt | SessionEndAt | Rejected:
-    """Decode a message and find its instrument and session, or say why not."""
+def route(message: Incoming, market: Market) -> list[TickAt | SessionEndAt | Rejected]:
+    """Decode a message (one tick, a batch, or a session end) and place each tick."""
+    value = message.value
     try:
-        if b'"session_end"' in message.value:
-            end = SessionEnd.model_validate_json(message.value)
+        if b'"batch"' in value:
+            return _batch(message, market)
+        if b'"session_end"' in value:
+            end = SessionEnd.model_validate_json(value)
             market.calendar(end.exchange)
-            return SessionEndAt(message, end)
-        tick = Tick.model_validate_json(message.value)
+            return [SessionEndAt(message, end)]
+        tick = Tick.model_validate_json(value)
     except ValidationError as error:
-        invalid_json = any(item["type"] == "json_invalid" for item in error.errors())
-        return Rejected(
-            message, "invalid_json" if invalid_json else "invalid_tick", describe(error)
-        )
+        return [_invalid(message, error)]
     except UnknownExchangeError as error:
-        return Rejected(message, "unknown_exchange", str(error))
+        return [Rejected(message, "unknown_exchange", str(error))]
+    return [place(message, tick, market, position(message.offset))]
+
+
+def _batch(message: Incoming, market: Market) -> list[TickAt | SessionEndAt | Rejected]:
+    try:
+        batch = TickBatch.model_validate_json(message.value)
+    except ValidationError as error:
+        return _batch_by_tick(message, market, error)
+    return [
+        place(message, tick, market, position(message.offset, i))
+        for i, tick in enumerate(batch.ticks)
+    ]
+
+
+def _batch_by_tick(
+    message: Incoming, market: Market, error: ValidationError
+) -> list[TickAt | SessionEndAt | Rejected]:
+    """A batch with bad ticks: apply the good ones, dead-letter each bad one alone."""
+    try:
+        raw = orjson.loads(message.value)
+        items = raw["ticks"]
+        if not isinstance(items, list) or not items:
+            raise TypeError
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return [_invalid(message, error)]
+    out: list[TickAt | SessionEndAt | Rejected] = []
+    for i, item in enumerate(items[:10_000]):
+        try:
+            tick = Tick.model_validate(item)
+        except ValidationError as bad:
+            single = Incoming(message.partition, message.offset, orjson.dumps(item))
+            out.append(Rejected(single, "invalid_tick", f"ticks.{i}: {describe(bad)}"))
+            continue
+        out.append(place(message, tick, market, position(message.offset, i)))
+    return out
+
+
+def _invalid(message: Incoming, error: ValidationError) -> Rejected:
+    invalid_json = any(item["type"] == "json_invalid" for item in error.errors())
+    reason = "invalid_json" if invalid_json else "invalid_tick"
+    return Rejected(message, reason, describe(error))
+
+
+def place(message: Incoming, tick: Tick, market: Market, at: int) -> TickAt | Rejected:
+    """The tick's instrument and session, or why it has none."""
     spec = market.instruments.get(tick.symbol)
     if spec is None:
         detail = f"{tick.symbol} is not in the instruments file (and it sets no default_exchange)"
@@ -73,4 +128,4 @@ def route(message: Incoming, market: Market) -> TickAt | SessionEndAt | Rejected
     if session is None:
         detail = f"{tick.ts.isoformat()} is outside every {spec.exchange} session"
         return Rejected(message, "outside_session", detail)
-    return TickAt(message, tick, spec, session)
+    return TickAt(message, tick, spec, session, at)

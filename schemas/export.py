@@ -16,13 +16,14 @@ from schemas.constituents import ConstituentPrice, ConstituentSessionEnd
 from schemas.indices import IndicesFile
 from schemas.instruments import InstrumentsFile
 from schemas.rules import RulesFile
-from schemas.ticks import SessionEnd, Tick
+from schemas.ticks import SessionEnd, Tick, TickBatch
 
 JSON_DIR = Path(__file__).parent / "json"
 
 MODELS: dict[str, type[BaseModel]] = {
     "tick.schema.json": Tick,
     "session_end.schema.json": SessionEnd,
+    "tick_batch.schema.json": TickBatch,
     "alert.schema.json": Alert,
     "instruments.schema.json": InstrumentsFile,
     "rules.schema.json": RulesFile,

@@ -73,3 +73,17 @@ class SessionEnd(BaseModel):
     symbol: str | None = Field(
         default=None, description="End only this instrument's session (an index's, say)."
     )
+
+
+class TickBatch(BaseModel):
+    """Up to 10,000 ticks in one Kafka message, as feed handlers publish them.
+
+    Every instrument in a batch must always travel in the same partition as its
+    single ticks (tickwatch replay --batch sends each batch to the partition Kafka's
+    default partitioner gives its symbols).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["batch"]
+    ticks: list[Tick] = Field(min_length=1, max_length=10_000)

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from schemas.errors import TickwatchError
+from schemas.errors import InputError, TickwatchError
 from schemas.settings import load_settings
 from streams.topics import TopicSpec, topic_specs
 
@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("file", type=Path)
     replay.add_argument(
         "--speed", type=_speed_arg, help="replay at this factor of real time (default: max)"
+    )
+    replay.add_argument(
+        "--batch",
+        type=int,
+        metavar="N",
+        help="send ticks as batch messages of up to N ticks (one partition each)",
     )
     replay.add_argument(
         "--close-sessions",
@@ -120,7 +126,11 @@ def _run(args: argparse.Namespace) -> int:
 
         ticks = read_ticks(args.file)
         ends = session_ends(ticks, load_market(settings)) if args.close_sessions else []
-        publish_ticks(ticks, settings.kafka_bootstrap, settings.topic_ticks, args.speed, ends)
+        if args.batch is not None and not 1 <= args.batch <= 10_000:
+            raise InputError("--batch: must be between 1 and 10000")
+        publish_ticks(
+            ticks, settings.kafka_bootstrap, settings.topic_ticks, args.speed, ends, args.batch
+        )
         closed = "".join(f", then ended {e.exchange} {e.session}" for e in ends)
         print(f"replayed {len(ticks)} ticks to {settings.topic_ticks}{closed}")
     elif args.command == "seed":

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from alerts.catalog import Market
 from schemas.errors import InputError, describe
-from schemas.ticks import SessionEnd, Tick
+from schemas.ticks import SessionEnd, Tick, TickBatch
+from streams.partitioner import partition_of
 
 CSV_FIELDS = ("ts", "symbol", "price", "volume", "seq")
 
@@ -90,56 +91,95 @@ def publish_ticks(
     topic: str,
     speed: float | None = None,
     ends: Sequence[SessionEnd] = (),
+    batch: int | None = None,
 ) -> dict[int, int]:
     """Publish in file order; return the next offset of each partition written to.
 
     With `speed`, ticks are spaced by their timestamps divided by speed (2.0 = twice
-    as fast as they happened); without, as fast as Kafka takes them. Each of `ends`
-    is then published to every partition, as a feed does at the close.
+    as fast as they happened); without, as fast as Kafka takes them. With `batch`,
+    consecutive ticks bound for the same partition travel as one message of up to
+    that many ticks. Each of `ends` is then published to every partition, as a feed
+    does at the close.
     """
-    producer = Producer(
-        {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5}
-    )
-    next_offsets: dict[int, int] = {}
-    failures: list[str] = []
-
-    def delivered(err: object, msg: object) -> None:
-        if err is not None:
-            failures.append(str(err))
-            return
-        partition, offset = msg.partition(), msg.offset()  # type: ignore[attr-defined]
-        next_offsets[partition] = max(next_offsets.get(partition, 0), offset + 1)
-
+    out = _Publisher(bootstrap, topic)
     start_wall = time.monotonic()
     first_ts = ticks[0].ts if ticks else None
+    pending: dict[int, list[Tick]] = {}
     for tick in ticks:
         if speed and first_ts is not None:
             due = (tick.ts - first_ts).total_seconds() / speed
             wait = due - (time.monotonic() - start_wall)
             if wait > 0:
-                producer.flush()
+                for partition in list(pending):
+                    out.send_batch(partition, pending.pop(partition))
+                out.producer.flush()
                 time.sleep(wait)
+        if batch is None:
+            out.send(tick.symbol.encode(), encode(tick))
+            continue
+        partition = partition_of(tick.symbol.encode(), out.partitions)
+        group = pending.setdefault(partition, [])
+        group.append(tick)
+        if len(group) >= batch:
+            out.send_batch(partition, pending.pop(partition))
+    for partition in list(pending):
+        out.send_batch(partition, pending.pop(partition))
+    for end in ends:
+        for partition in range(out.partitions):
+            out.send(end.exchange.encode(), end.model_dump_json().encode(), partition)
+    return out.finish()
+
+
+class _Publisher:
+    """A producer with Java's partitioner, counting where each message landed."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.topic = topic
+        self.producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "partitioner": "murmur2_random",
+            }
+        )
+        self.partitions = len(self.producer.list_topics(topic, timeout=10).topics[topic].partitions)
+        self.next_offsets: dict[int, int] = {}
+        self.failures: list[str] = []
+
+    def _delivered(self, err: object, msg: object) -> None:
+        if err is not None:
+            self.failures.append(str(err))
+            return
+        partition, offset = msg.partition(), msg.offset()  # type: ignore[attr-defined]
+        self.next_offsets[partition] = max(self.next_offsets.get(partition, 0), offset + 1)
+
+    def send(self, key: bytes | None, value: bytes, partition: int | None = None) -> None:
         while True:
             try:
-                producer.produce(
-                    topic, key=tick.symbol.encode(), value=encode(tick), on_delivery=delivered
-                )
+                if partition is None:
+                    self.producer.produce(
+                        self.topic, key=key, value=value, on_delivery=self._delivered
+                    )
+                else:
+                    self.producer.produce(
+                        self.topic,
+                        key=key,
+                        value=value,
+                        partition=partition,
+                        on_delivery=self._delivered,
+                    )
                 break
             except BufferError:
-                producer.poll(0.05)
-        producer.poll(0)
-    if ends:
-        partitions = producer.list_topics(topic, timeout=10).topics[topic].partitions
-        for end in ends:
-            for partition in sorted(partitions):
-                producer.produce(
-                    topic,
-                    key=end.exchange.encode(),
-                    value=end.model_dump_json().encode(),
-                    partition=partition,
-                    on_delivery=delivered,
-                )
-    remaining = producer.flush(30)
-    if failures or remaining:
-        raise InputError(f"Kafka did not take every tick: {failures[:1] or remaining}")
-    return next_offsets
+                self.producer.poll(0.05)
+        self.producer.poll(0)
+
+    def send_batch(self, partition: int, ticks: Sequence[Tick]) -> None:
+        body = TickBatch(type="batch", ticks=list(ticks)).model_dump_json(exclude_none=True)
+        self.send(None, body.encode(), partition)
+
+    def finish(self) -> dict[int, int]:
+        remaining = self.producer.flush(30)
+        if self.failures or remaining:
+            raise InputError(f"Kafka did not take every tick: {self.failures[:1] or remaining}")
+        return self.next_offsets

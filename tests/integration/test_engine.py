@@ -11,7 +11,7 @@ from alerts.catalog import Market
 from alerts.delivery.kafka import KafkaPublisher, Record
 from alerts.engine import Engine, Topics
 from alerts.market import InstrumentState
-from alerts.messages import Incoming
+from alerts.messages import Incoming, position
 from alerts.state import Change, StateStore, outbox_entry
 from schemas.alerts import Alert
 from schemas.instruments import InstrumentsFile
@@ -93,7 +93,7 @@ async def test_a_stale_owner_reloads_instead_of_overwriting(
     result = await old_owner.process(BATCH[1:])
     assert (result.applied, result.duplicates) == (1, 1)
     loaded = (await harness.store.load(["BIDU"])).states["BIDU"]
-    assert loaded.state.offsets == {0: 2} and loaded.state.last == 104.5
+    assert loaded.state.offsets == {0: position(2)} and loaded.state.last == 104.5
     assert loaded.version == 3
     assert [a.price for a in alerts_on_kafka(settings)] == [104.5]
 

@@ -1,0 +1,53 @@
+"""Decoding and placing the messages of the ticks topic."""
+
+from __future__ import annotations
+
+import orjson
+
+from alerts.catalog import Market
+from alerts.messages import Incoming, Rejected, SessionEndAt, TickAt, position, route
+from schemas.instruments import InstrumentsFile
+
+MARKET = Market(InstrumentsFile(default_exchange="XHKG"), ())
+GOOD = {"symbol": "A.HK", "price": 10.0, "ts": "2025-09-18T10:00:00+08:00"}
+
+
+def message(value: object, offset: int = 7) -> Incoming:
+    return Incoming(1, offset, orjson.dumps(value))
+
+
+def test_a_single_tick_is_placed_at_its_offset() -> None:
+    (item,) = route(message(GOOD), MARKET)
+    assert isinstance(item, TickAt)
+    assert (item.session.day.isoformat(), item.position) == ("2025-09-18", position(7))
+
+
+def test_a_batch_places_each_tick_after_the_last() -> None:
+    batch = {"type": "batch", "ticks": [GOOD, {**GOOD, "symbol": "B.HK"}, GOOD]}
+    items = route(message(batch), MARKET)
+    assert [i.position for i in items if isinstance(i, TickAt)] == [
+        position(7, 0),
+        position(7, 1),
+        position(7, 2),
+    ]
+    assert position(7, 2) < position(8, 0)
+
+
+def test_a_bad_tick_in_a_batch_is_dead_lettered_alone() -> None:
+    bad = {**GOOD, "price": -1}
+    saturday = {**GOOD, "ts": "2025-09-20T10:00:00+08:00"}
+    items = route(message({"type": "batch", "ticks": [GOOD, bad, saturday]}), MARKET)
+    assert [type(i).__name__ for i in items] == ["TickAt", "Rejected", "Rejected"]
+    rejected = [i for i in items if isinstance(i, Rejected)]
+    assert [r.reason for r in rejected] == ["invalid_tick", "outside_session"]
+    assert rejected[0].detail.startswith("ticks.1: price")
+    assert orjson.loads(rejected[0].message.value) == bad
+
+
+def test_session_ends_and_garbage() -> None:
+    end = {"type": "session_end", "exchange": "XHKG", "session": "2025-09-18"}
+    assert isinstance(route(message(end), MARKET)[0], SessionEndAt)
+    (garbage,) = route(Incoming(0, 0, b"{nope"), MARKET)
+    assert isinstance(garbage, Rejected) and garbage.reason == "invalid_json"
+    (empty,) = route(message({"type": "batch", "ticks": []}), MARKET)
+    assert isinstance(empty, Rejected) and empty.reason == "invalid_tick"
