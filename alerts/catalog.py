@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from alerts.sessions import ExchangeCalendar, get_calendar
 from schemas.indices import IndicesFile
-from schemas.instruments import InstrumentsFile
+from schemas.instruments import InstrumentsFile, InstrumentSpec
 from schemas.rules import Rule
 
 
@@ -19,6 +19,8 @@ class Market:
     rules: Sequence[Rule]
     indices: IndicesFile = field(default_factory=IndicesFile)
     _computed: frozenset[str] = field(init=False, repr=False, compare=False)
+    _specs: dict[str, InstrumentSpec | None] = field(init=False, repr=False, compare=False)
+    _containing: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
     def calendar(self, exchange: str) -> ExchangeCalendar:
         return get_calendar(
@@ -31,8 +33,24 @@ class Market:
         """An index tickwatch computes: it closes with its own session_end."""
         return symbol in self._computed
 
+    def instrument(self, symbol: str) -> InstrumentSpec | None:
+        """The instrument's spec (a plain dict lookup: this runs for every tick)."""
+        spec = self._specs.get(symbol)
+        if spec is None and symbol not in self._specs:
+            spec = self._specs[symbol] = self.instruments.get(symbol)
+        return spec
+
+    def indices_of(self, symbol: str) -> tuple[str, ...]:
+        """The computed indices that contain this constituent."""
+        found = self._containing.get(symbol)
+        if found is None:
+            found = self._containing[symbol] = self.indices.containing(symbol)
+        return found
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "_computed", frozenset(i.symbol for i in self.indices.indices))
+        object.__setattr__(self, "_specs", {})
+        object.__setattr__(self, "_containing", {})
 
     @property
     def close_grace_ms(self) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -17,6 +18,7 @@ import orjson
 from alerts.catalog import Market
 from alerts.clock import SessionClock
 from alerts.delivery.kafka import KafkaPublisher, Record, alert_ids_from
+from alerts.forwarding import Forwarding
 from alerts.market import InstrumentState, Step, apply_tick, close_session
 from alerts.messages import Incoming, Rejected, Routed, SessionEndAt, TickAt, route
 from alerts.state import (
@@ -29,8 +31,7 @@ from alerts.state import (
     parse_outbox_entry,
 )
 from schemas.alerts import Alert
-from schemas.constituents import ConstituentPrice, ConstituentSessionEnd, ConstituentWatermark
-from schemas.ticks import SessionEnd, Tick
+from schemas.ticks import SessionEnd
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +86,20 @@ class Engine:
 
     async def process(self, batch: Sequence[Incoming]) -> BatchResult:
         result = BatchResult()
+        counters = self._store.counters
+        now_ms = int(time.time() * 1000)
+        counters.first_ms = counters.first_ms or now_ms
+        counters.messages += len(batch)
         routed = [item for message in batch for item in route(message, self._market)]
         rejected = [r for r in routed if isinstance(r, Rejected)]
         await self._dead_letter(rejected)
         result.rejected = len(rejected)
         accepted = [r for r in routed if not isinstance(r, Rejected)]
         await self._warm_up({r.message.partition for r in accepted})
+        counters.ticks += sum(1 for r in accepted if isinstance(r, TickAt)) + len(rejected)
+        counters.last_ms = int(time.time() * 1000)
         changes, forwards = await self._apply(accepted, result)
+        counters.alerts += len(result.alerts)
         await self._publish(changes)
         # Prices for the index agent: after the alerts, and again on redelivery, so that
         # a crash before this line is repaired by the replay (the agent dedupes).
@@ -183,7 +191,7 @@ class Engine:
         self, routed: Sequence[Routed], result: BatchResult
     ) -> tuple[list[Change], list[Record]]:
         current = {symbol: v.state for symbol, v in self._cache.items()}
-        forwards: list[Record] = []
+        forwarding = Forwarding(self._market, self._topics.constituents)
         alerts: dict[str, list[Alert]] = {}
         marks = self._publisher.marks(self._topics.alerts)
 
@@ -196,16 +204,16 @@ class Engine:
             partition = item.message.partition
             if isinstance(item, SessionEndAt):
                 self._end_session(item, current, record)
-                forwards += self._forward_end(item)
+                forwarding.session_end(item.end, partition)
                 continue
             tick, spec = item.tick, item.spec
             if self._clock.advance(partition, spec.exchange, tick.ts_ms):
                 self._close_ended(partition, spec.exchange, current, record)
-                forwards += self._forward_clock(partition, spec.exchange)
+                self._forward_clock(forwarding, partition, spec.exchange)
             state = current[tick.symbol]
             if state.offsets.get(partition, -1) >= item.position:
                 result.duplicates += 1
-                forwards += self._forward_price(tick, partition)
+                forwarding.price(tick, partition)
                 continue
             members = self._members.setdefault(partition, set())
             if tick.symbol not in members:
@@ -215,16 +223,19 @@ class Engine:
             if state.kind != spec.kind:
                 state = replace(state, kind=spec.kind)
             calendar = self._market.calendar(spec.exchange)
-            step = apply_tick(state, tick, item.session, calendar, self._market.rules)
-            offsets = {**step.state.offsets, partition: item.position}
-            record(tick.symbol, replace(step, state=replace(step.state, offsets=offsets)))
-            self._expect_close(partition, current[tick.symbol])
+            at = (partition, item.position)
+            step = apply_tick(state, tick, item.session, calendar, self._market.rules, at)
+            if step.ignored:  # not applied, but seen: a redelivery must not count it again
+                offsets = {**step.state.offsets, partition: item.position}
+                step = replace(step, state=replace(step.state, offsets=offsets))
+            record(tick.symbol, step)
+            if step.state.session != state.session:
+                self._expect_close(partition, step.state)
             if step.ignored:
                 result.count(step.ignored)
             else:
                 result.applied += 1
-                forwards += self._forward_price(tick, partition)
-        forwards += self._forward_watermarks(routed)
+                forwarding.price(tick, partition)
         changes = []
         for symbol, state in current.items():
             before = self._cache[symbol]
@@ -235,7 +246,7 @@ class Engine:
             ]
             changed = state.history is not before.state.history
             changes.append(Change(symbol, before.version, state, entries, changed))
-        return changes, forwards
+        return changes, list(forwarding.records())
 
     def _end_session(self, item: SessionEndAt, current, record) -> None:  # type: ignore[no-untyped-def]
         """An end-of-day message: for one instrument, or for the whole exchange."""
@@ -252,77 +263,17 @@ class Engine:
             self._clock.advance(partition, end.exchange, deadline + 1)
         self._close_ended(partition, end.exchange, current, record)
 
-    def _forward_price(self, tick: Tick, partition: int) -> list[Record]:
-        return [
-            Record(
-                self._topics.constituents,
-                index.encode(),
-                ConstituentPrice(
-                    index=index,
-                    symbol=tick.symbol,
-                    price=tick.price,
-                    ts=tick.ts,
-                    source_partition=partition,
-                )
-                .model_dump_json()
-                .encode(),
-            )
-            for index in self._market.indices.containing(tick.symbol)
-        ]
-
-    def _forward_watermarks(self, routed: Sequence[Routed]) -> list[Record]:
-        """After a batch's prices: how far each of its partitions has come in event time."""
-        latest: dict[int, int] = {}
-        for item in routed:
-            if isinstance(item, TickAt):
-                partition = item.message.partition
-                latest[partition] = max(latest.get(partition, -1), item.tick.ts_ms)
-        return [
-            Record(
-                self._topics.constituents,
-                spec.symbol.encode(),
-                ConstituentWatermark(index=spec.symbol, source_partition=p, ts_ms=ts)
-                .model_dump_json()
-                .encode(),
-            )
-            for spec in self._market.indices.indices
-            for p, ts in sorted(latest.items())
-        ]
-
-    def _forward_clock(self, partition: int, exchange: str) -> list[Record]:
+    def _forward_clock(self, forwarding: Forwarding, partition: int, exchange: str) -> None:
         """This partition's clock passed a session's end: tell the exchange's indices."""
-        if not any(spec.exchange == exchange for spec in self._market.indices.indices):
-            return []
         ended = self._market.calendar(exchange).ended_by(
             self._clock.now(partition, exchange) - self._market.close_grace_ms
         )
-        if ended is None:
-            return []
-        end = SessionEnd(type="session_end", exchange=exchange, session=ended.day)
-        return self._forward_end(SessionEndAt(Incoming(partition, -1, b""), end))
-
-    def _forward_end(self, item: SessionEndAt) -> list[Record]:
-        if item.end.symbol is not None:
-            return []
-        return [
-            Record(
-                self._topics.constituents,
-                spec.symbol.encode(),
-                ConstituentSessionEnd(
-                    index=spec.symbol,
-                    exchange=item.end.exchange,
-                    session=item.end.session,
-                    source_partition=item.message.partition,
-                )
-                .model_dump_json()
-                .encode(),
-            )
-            for spec in self._market.indices.indices
-            if spec.exchange == item.end.exchange
-        ]
+        if ended is not None:
+            end = SessionEnd(type="session_end", exchange=exchange, session=ended.day)
+            forwarding.session_end(end, partition)
 
     def _expect_close(self, partition: int, state: InstrumentState) -> None:
-        spec = self._market.instruments.get(state.symbol)
+        spec = self._market.instrument(state.symbol)
         if spec is None or self._market.computed(spec.symbol):
             return
         if state.session is None or state.closed:
@@ -338,7 +289,7 @@ class Engine:
         calendar = self._market.calendar(exchange)
         next_deadline = math.inf
         for symbol in self._members.get(partition, ()):
-            spec = self._market.instruments.get(symbol)
+            spec = self._market.instrument(symbol)
             state = current.get(symbol)
             # An index closes with its own session_end, sent after its closing level.
             if spec is None or spec.exchange != exchange or state is None:

@@ -17,10 +17,22 @@ from redis.asyncio import Redis
 
 from alerts.catalog import Market
 from alerts.delivery.kafka import KafkaPublisher, Record
-from alerts.indexer import Emitted, IndexState, on_price, on_session_end, on_watermark
+from alerts.indexer import (
+    Emitted,
+    IndexState,
+    on_price,
+    on_prices,
+    on_session_end,
+    on_watermark,
+)
 from alerts.messages import Incoming
-from alerts.state import StaleStateError, StateStore
-from schemas.constituents import ConstituentMessage, ConstituentPrice, ConstituentWatermark
+from alerts.state import Counters, StaleStateError, StateStore
+from schemas.constituents import (
+    ConstituentMessage,
+    ConstituentPrice,
+    ConstituentPrices,
+    ConstituentWatermark,
+)
 from schemas.indices import IndexSpec
 
 log = logging.getLogger(__name__)
@@ -53,10 +65,11 @@ class IndexResult:
 class IndexStore:
     """Index states in Redis: `{prefix}:{INDEX}:index`, a hash of version and JSON."""
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: Redis, prefix: str, counters: Counters | None = None) -> None:
         self._redis = redis
         self._prefix = prefix
         self._commit = redis.register_script(_COMMIT)
+        self.counters = counters or Counters()
 
     def key(self, symbol: str) -> str:
         return f"{self._prefix}:{{{symbol}}}:index"
@@ -66,6 +79,7 @@ class IndexStore:
             for symbol in symbols:
                 pipe.hmget(self.key(symbol), "v", "s")
             rows = await pipe.execute()
+        self.counters.redis_roundtrips += 1
         found: dict[str, tuple[int, IndexState | None]] = {}
         for symbol, (version, blob) in zip(symbols, rows, strict=True):
             state = IndexState.from_json(orjson.loads(blob)) if blob is not None else None
@@ -81,6 +95,7 @@ class IndexStore:
         for version, state in changes:
             keys.append(self.key(state.symbol))
             args += [str(version), orjson.dumps(state.to_json())]
+        self.counters.redis_roundtrips += 1
         failed = int(await self._commit(keys=keys, args=args))
         if failed:
             raise StaleStateError(changes[failed - 1][1].symbol)
@@ -179,7 +194,9 @@ class IndexEngine:
                 result.duplicates += 1
                 continue
             calendar = self._market.calendar(spec.exchange)
-            if isinstance(item, ConstituentPrice):
+            if isinstance(item, ConstituentPrices):
+                state, emitted = on_prices(state, spec, calendar, item, self._partitions)
+            elif isinstance(item, ConstituentPrice):
                 state, emitted = on_price(state, spec, calendar, item, self._partitions)
             elif isinstance(item, ConstituentWatermark):
                 state, emitted = on_watermark(state, spec, calendar, item, self._partitions)

@@ -20,7 +20,12 @@ from typing import Any
 from alerts.index import IndexLevel, attribution, weights
 from alerts.sessions import ExchangeCalendar
 from schemas.attribution import Contributor, IndexSnapshot
-from schemas.constituents import ConstituentPrice, ConstituentSessionEnd, ConstituentWatermark
+from schemas.constituents import (
+    ConstituentPrice,
+    ConstituentPrices,
+    ConstituentSessionEnd,
+    ConstituentWatermark,
+)
 from schemas.indices import IndexSpec
 from schemas.ticks import SessionEnd, Tick
 
@@ -112,6 +117,29 @@ def on_price(
         pending=tuple(sorted((*state.pending, item))),
         arrivals=state.arrivals + 1,
         watermarks=_raised(state.watermarks, update.source_partition, ts_ms),
+    )
+    return _release(state, spec, calendar, partitions)
+
+
+def on_prices(
+    state: IndexState,
+    spec: IndexSpec,
+    calendar: ExchangeCalendar,
+    batch: ConstituentPrices,
+    partitions: int,
+) -> tuple[IndexState, list[Emitted]]:
+    """A batch of one partition's prices, then its watermark: buffer, then release once."""
+    arrival = state.arrivals
+    items = [
+        (ts_ms, batch.source_partition, arrival + n, symbol, price)
+        for n, (symbol, price, ts_ms) in enumerate(batch.prices)
+    ]
+    newest = max([batch.watermark_ms, *(item[0] for item in items)])
+    state = replace(
+        state,
+        pending=tuple(sorted((*state.pending, *items))),
+        arrivals=arrival + len(items),
+        watermarks=_raised(state.watermarks, batch.source_partition, newest),
     )
     return _release(state, spec, calendar, partitions)
 

@@ -127,8 +127,12 @@ def apply_tick(
     session: Session,
     calendar: ExchangeCalendar,
     rules: Sequence[Rule],
+    at: tuple[int, int] | None = None,
 ) -> Step:
-    """Move the state by one tick of `session` and evaluate intraday rules on the result."""
+    """Move the state by one tick of `session` and evaluate intraday rules on the result.
+
+    `at` (partition, position) is recorded as applied, so a redelivery is a no-op.
+    """
     if tick.seq is not None and state.last_seq is not None and tick.seq <= state.last_seq:
         return Step(state, [], ignored="duplicate_seq")
     day = session.day
@@ -163,6 +167,7 @@ def apply_tick(
         volume=state.volume + (tick.volume or 0.0),
         last_seq=tick.seq if tick.seq is not None else state.last_seq,
         snapshot=tick.index if tick.index is not None else state.snapshot,
+        offsets=state.offsets if at is None else {**state.offsets, at[0]: at[1]},
     )
     if not _may_alert(state.snapshot):
         return Step(state, closing)  # an index level built on too few prices

@@ -120,7 +120,7 @@ def _invalid(message: Incoming, error: ValidationError) -> Rejected:
 
 def place(message: Incoming, tick: Tick, market: Market, at: int) -> TickAt | Rejected:
     """The tick's instrument and session, or why it has none."""
-    spec = market.instruments.get(tick.symbol)
+    spec = market.instrument(tick.symbol)
     if spec is None:
         detail = f"{tick.symbol} is not in the instruments file (and it sets no default_exchange)"
         return Rejected(message, "unknown_instrument", detail)

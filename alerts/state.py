@@ -79,6 +79,22 @@ class Loaded:
     outboxes: dict[str, list[bytes]]
 
 
+@dataclass
+class Counters:
+    """What a worker has done, for the benchmark and (later) metrics."""
+
+    messages: int = 0
+    ticks: int = 0
+    alerts: int = 0
+    redis_roundtrips: int = 0
+    first_ms: int = 0
+    last_ms: int = 0
+
+    def as_args(self) -> list[str | int]:
+        """HSET arguments: name, value, name, value, ..."""
+        return [item for name, value in self.__dict__.items() for item in (name, int(value))]
+
+
 class StaleStateError(Exception):
     """Another writer changed an instrument since we loaded it; reload and redo."""
 
@@ -110,10 +126,12 @@ def parse_outbox_entry(entry: bytes) -> tuple[dict[int, int], bytes]:
 class StateStore:
     """The Redis side of market state; instrument keys are hash-tagged by instrument."""
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: Redis, prefix: str, counters: Counters | None = None) -> None:
         self._redis = redis
         self._prefix = prefix
         self._commit_sha: str | None = None
+        self.counters = counters or Counters()
+        self.stats_key: str | None = None  # where commits also record the counters
 
     def state_key(self, symbol: str) -> str:
         return f"{self._prefix}:{{{symbol}}}:state"
@@ -126,6 +144,7 @@ class StateStore:
 
     async def members(self, topic: str, partition: int) -> set[str]:
         """Every instrument ever seen on this partition of the ticks topic."""
+        self.counters.redis_roundtrips += 1
         raw = await self._redis.smembers(self.members_key(topic, partition))
         return {m.decode() if isinstance(m, bytes) else str(m) for m in raw}
 
@@ -140,6 +159,7 @@ class StateStore:
                 if with_outboxes:
                     pipe.lrange(self.outbox_key(symbol), 0, -1)
             rows = await pipe.execute()
+        self.counters.redis_roundtrips += 1
         states: dict[str, Versioned] = {}
         outboxes: dict[str, list[bytes]] = {}
         step = 2 if with_outboxes else 1
@@ -189,7 +209,10 @@ class StateStore:
                     if symbols:
                         pipe.sadd(self.members_key(topic, partition), *sorted(symbols))
                 pipe.evalsha(self._commit_sha, len(keys), *keys, *args)
+                if self.stats_key is not None:
+                    pipe.execute_command("HSET", self.stats_key, *self.counters.as_args())
                 try:
+                    self.counters.redis_roundtrips += 1
                     results = await pipe.execute()
                     break
                 except NoScriptError:
@@ -197,6 +220,6 @@ class StateStore:
                     self._commit_sha = None
                     if attempt == 2:
                         raise
-        failed = int(results[-1])
+        failed = int(results[-1 if self.stats_key is None else -2])
         if failed:
             raise StaleStateError(changes[failed - 1].symbol)

@@ -44,4 +44,22 @@ class ConstituentWatermark(BaseModel):
     ts_ms: int = Field(ge=0)
 
 
-ConstituentMessage = ConstituentPrice | ConstituentSessionEnd | ConstituentWatermark
+class ConstituentPrices(BaseModel):
+    """A batch's prices for one index from one ticks partition, then its event time.
+
+    One message per index and partition per batch: far fewer messages than one per
+    tick. `prices` are [symbol, price, epoch ms], in the partition's order.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["prices"] = "prices"
+    index: str
+    source_partition: int = Field(ge=0)
+    prices: list[tuple[str, float, int]]
+    watermark_ms: int = Field(ge=0, description="The partition's event time after them.")
+
+
+ConstituentMessage = (
+    ConstituentPrice | ConstituentPrices | ConstituentSessionEnd | ConstituentWatermark
+)

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     batch_max: int = Field(default=1000, ge=1, le=100_000)
     batch_within_s: float = Field(default=0.02, gt=0, le=10)
     commit_interval_s: float = Field(default=1.0, gt=0, le=60)
+    fetch_max_wait_ms: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="How long a fetch may wait at the broker for data (Faust's own is 1500).",
+    )
     session_timeout_s: float = Field(default=6.0, gt=0, le=300)
     heartbeat_interval_s: float = Field(default=1.0, gt=0, le=60)
     web_enabled: bool = False

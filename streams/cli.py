@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -75,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     tail = sub.add_parser("tail", help="print alerts as they arrive")
     tail.add_argument("--json", action="store_true", help="JSON lines instead of text")
     tail.add_argument("--from-beginning", action="store_true", help="start at the oldest alert")
+
+    bench = sub.add_parser("bench", help="measure the pipeline against its own ceilings")
+    bench.add_argument("--quick", action="store_true", help="a short run that checks it works")
+    bench.add_argument("--json", type=Path, help="also write the figures here as JSON")
 
     demo = sub.add_parser(
         "demo",
@@ -150,6 +155,13 @@ def _run(args: argparse.Namespace) -> int:
         from streams.tail import tail
 
         tail(settings.kafka_bootstrap, settings.topic_alerts, args.json, args.from_beginning)
+    elif args.command == "bench":
+        from streams.bench import run_bench, table
+
+        result = run_bench(args.quick)
+        print(table(result))
+        if args.json is not None:
+            args.json.write_text(json.dumps(result, indent=2) + "\n")
     elif args.command == "demo":
         from streams.app import bundled
         from streams.demo import DemoOptions, run_demo

@@ -1,0 +1,445 @@
+"""The benchmark: the pipeline measured against its own ceilings, in one run, side by side.
+
+(a) a raw confluent-kafka consume-and-decode loop, (b) a bare Faust agent, (c) the
+full tickwatch pipeline (single-tick and batched messages, one and two workers),
+(d) tick-to-alert latency at a fixed offered load. Everything runs on the embedded
+broker and a real Redis, as separate processes, like a deployment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, Producer, TopicPartition
+from redis import Redis
+
+from schemas.settings import Settings
+from schemas.ticks import Tick
+from streams.broker import spawn_broker
+from streams.children import stop_child
+from streams.demo import backlog, settings_env
+from streams.redis_server import embedded_redis
+from streams.replay import encode, publish_ticks
+from streams.topics import TopicSpec
+
+PARTITIONS = 4
+
+
+@dataclass(frozen=True)
+class Scale:
+    instruments: int
+    indices: int
+    constituents: int
+    raw_messages: int
+    pipeline_ticks: int
+    batch: int
+    rate: int
+    latency_s: float
+
+
+FULL = Scale(2000, 10, 50, 200_000, 100_000, 100, 5000, 10.0)
+QUICK = Scale(200, 2, 20, 3_000, 3_000, 100, 2000, 1.5)
+
+
+@dataclass
+class Run:
+    """One pipeline run's figures."""
+
+    ticks: int
+    elapsed_s: float
+    cpu_s: float
+    roundtrips: int
+
+    @property
+    def rate(self) -> float:
+        return self.ticks / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+# -- the synthetic market --------------------------------------------------------------
+
+
+def write_market(folder: Path, scale: Scale, hot: Sequence[str]) -> tuple[Path, Path, Path]:
+    symbols = [f"B{i:04d}" for i in range(scale.instruments)]
+    instruments = folder / "instruments.yaml"
+    lines = ["instruments:"] + [f"  - {{symbol: {s}, exchange: '24/7'}}" for s in symbols]
+    instruments.write_text("\n".join(lines) + "\n")
+    indices = folder / "indices.yaml"
+    rows = ["indices:"]
+    for n in range(scale.indices):
+        members = symbols[n * 7 : n * 7 + scale.constituents]
+        rows += [f"  - {{symbol: IDX{n}, exchange: '24/7', divisor: {scale.constituents / 10},"
+                 " min_coverage: 0.5, constituents: ["]  # fmt: skip
+        rows += [f"      {{symbol: {m}, shares: 1}}," for m in members]
+        rows += ["    ]}"]
+    indices.write_text("\n".join(rows) + "\n")
+    rules = folder / "rules.yaml"
+    rules.write_text(
+        "rules:\n"
+        "  - {name: daily_gain, kind: daily_move, rungs: [4, 5, 6], stages: [intraday, close]}\n"
+        "  - {name: daily_loss, kind: daily_move, direction: down, rungs: [4, 5, 6]}\n"
+        "  - {name: four_year_high, kind: multi_year_high, years: 4}\n"
+        "  - {name: all_time_high, kind: record_high}\n"
+        "  - {name: ytd_gain, kind: ytd_change, rungs: [20, 30, 40]}\n"
+        "  - name: hot\n    kind: daily_move\n    rungs: ["
+        + ", ".join(str(r) for r in range(1, 101))
+        + "]\n    applies_to: [" + ", ".join(hot) + "]\n"
+    )  # fmt: skip
+    return instruments, indices, rules
+
+
+def write_history(folder: Path, scale: Scale, day: datetime) -> Path:
+    """One close per instrument the day before, so daily moves have a reference."""
+    history = folder / "history.csv"
+    rows = ["date,symbol,close"]
+    rows += [f"{(day - timedelta(days=1)).date()},B{i:04d},100" for i in range(scale.instruments)]
+    history.write_text("\n".join(rows) + "\n")
+    return history
+
+
+def seed(settings: Settings, history: Path) -> None:
+    from streams.app import load_market
+    from streams.seed import run_seed
+
+    assert settings.redis_url is not None
+    run_seed(settings.redis_url, settings.key_prefix, load_market(settings), history)
+
+
+def walk(scale: Scale, count: int, start: datetime, rng: random.Random) -> list[Tick]:
+    """Small moves on every instrument (few alerts, as on most days)."""
+    prices = [rng.uniform(10, 500) for _ in range(scale.instruments)]
+    step = timedelta(milliseconds=0.5)  # 2,000 ticks a second of event time, as at a busy open
+    ticks = []
+    for n in range(count):
+        i = rng.randrange(scale.instruments)
+        prices[i] *= 1 + rng.gauss(0, 0.001)
+        ticks.append(Tick(symbol=f"B{i:04d}", price=round(prices[i], 4), ts=start + step * n))
+    return ticks
+
+
+# -- processes -------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def workers(settings: Settings, count: int, log: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    env = {**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1"}
+    procs = []
+    with log.open("ab") as out:
+        for _ in range(count):
+            procs.append(subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"],
+                                          stdout=out, stderr=out, env=env))  # fmt: skip
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            stop_child(proc)
+
+
+def counters(redis: Redis, prefix: str) -> dict[int, dict[str, int]]:
+    found = {}
+    for key in redis.scan_iter(match=f"{prefix}:stats:*"):
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        pid = int(name.rsplit(":", 1)[1])
+        found[pid] = {
+            (k.decode() if isinstance(k, bytes) else str(k)): int(v)
+            for k, v in redis.hgetall(name).items()
+        }
+    return found
+
+
+def wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"benchmark: timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def settled(settings: Settings) -> Callable[[], bool]:
+    last: list[object] = [None]
+
+    def check() -> bool:
+        seen = backlog(settings, {})
+        done = seen is not None and seen == last[0]
+        last[0] = seen
+        return done
+
+    return check
+
+
+# -- the stages ------------------------------------------------------------------------
+
+
+def raw_consume(bootstrap: str, topic: str, count: int) -> float:
+    """(a) confluent-kafka consume + JSON decode, messages per second."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-raw-{os.getpid()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})  # fmt: skip
+    consumer.subscribe([topic])
+    seen, started = 0, 0.0
+    try:
+        while seen < count:
+            for msg in consumer.consume(1000, timeout=1.0):
+                if msg.error():
+                    continue
+                if not seen:
+                    started = time.perf_counter()
+                orjson.loads(msg.value() or b"{}")
+                seen += 1
+        return seen / (time.perf_counter() - started)
+    finally:
+        consumer.close()
+
+
+def faust_bare(bootstrap: str, topic: str, count: int, folder: Path) -> dict[str, float]:
+    """(b) a Faust agent that only decodes JSON."""
+    out = folder / "faust.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streams.bench_faust", bootstrap, topic, str(count), str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait(out.exists, 180, "the bare Faust agent")
+        time.sleep(0.1)
+        result: dict[str, float] = json.loads(out.read_text())
+        return result
+    finally:
+        stop_child(proc)
+
+
+def pipeline(
+    settings: Settings, redis: Redis, ticks: Sequence[Tick], batch: int | None, count: int,
+    log: Path,
+) -> Run:  # fmt: skip
+    """(c) the whole pipeline on a burst of ticks, by `count` worker processes."""
+    rng = random.Random(1)
+    with workers(settings, count, log) as procs:
+        # Warm up until every worker has joined and processed something.
+        pids = {p.pid for p in procs}
+        start = ticks[0].ts - timedelta(minutes=1)
+
+        def joined() -> bool:
+            warm = [Tick(symbol=f"B{rng.randrange(50):04d}", price=1.0, ts=start)
+                    for _ in range(20)]  # fmt: skip
+            publish_ticks(warm, settings.kafka_bootstrap, settings.topic_ticks)
+            time.sleep(0.5)
+            return pids <= counters(redis, settings.key_prefix).keys()
+
+        wait(joined, 120, f"{count} worker(s) to join")
+        wait(settled(settings), 60, "the warm-up")
+        before = counters(redis, settings.key_prefix)
+        cpu_before = sum(cpu_seconds(pid) for pid in pids)
+        began = time.time()
+        publish_ticks(ticks, settings.kafka_bootstrap, settings.topic_ticks, batch=batch)
+        wait(settled(settings), 600, "the burst")
+        cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
+        after = counters(redis, settings.key_prefix)
+    ended = max(c["last_ms"] for c in after.values()) / 1000
+    trips = sum(after[p]["redis_roundtrips"] - before.get(p, {}).get("redis_roundtrips", 0)
+                for p in after)  # fmt: skip
+    return Run(len(ticks), ended - began, cpu, trips)
+
+
+def latency(settings: Settings, redis: Redis, scale: Scale, hot: Sequence[str], log: Path
+            ) -> list[float]:  # fmt: skip
+    """(d) tick-to-alert latency, ms, at a fixed offered load with ts = now."""
+    rng = random.Random(2)
+    prices = {s: 100.0 for s in hot}
+    seed(settings, write_history(log.parent, scale, datetime.now(UTC)))
+    with workers(settings, 1, log) as procs:
+        wait(lambda: _warm(settings, redis, {procs[0].pid}), 120, "the worker to join")
+        producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 1,
+                             "partitioner": "murmur2_random"})  # fmt: skip
+        total = int(scale.rate * scale.latency_s)
+        began = time.perf_counter()
+        for n in range(total):
+            due = began + n / scale.rate
+            pause = due - time.perf_counter()
+            if pause > 0.002:
+                time.sleep(pause)
+            if n % 50 == 0:
+                symbol = hot[(n // 50) % len(hot)]
+                prices[symbol] *= 1.011  # each hot tick crosses the next 1% rung
+                price = prices[symbol]
+            else:
+                symbol, price = f"B{rng.randrange(scale.instruments):04d}", rng.uniform(10, 11)
+            tick = Tick(symbol=symbol, price=round(price, 4), ts=datetime.now(UTC))
+            producer.produce(settings.topic_ticks, key=symbol.encode(), value=encode(tick))
+            producer.poll(0)
+        producer.flush(30)
+        wait(settled(settings), 120, "the latency run")
+    out = []
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap,
+                         "group.id": f"bench-lat-{os.getpid()}",
+                         "auto.offset.reset": "earliest"})  # fmt: skip
+    try:
+        parts = consumer.list_topics(settings.topic_alerts, timeout=10).topics[
+            settings.topic_alerts
+        ]
+        for p in parts.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(settings.topic_alerts, p))
+            if high <= low:
+                continue
+            consumer.assign([TopicPartition(settings.topic_alerts, p, low)])
+            while True:
+                msg = consumer.poll(5)
+                if msg is None or msg.error():
+                    break
+                alert = orjson.loads(msg.value() or b"{}")
+                if alert.get("rule") == "hot" and alert.get("stage") == "intraday":
+                    event_ms = datetime.fromisoformat(alert["ts"]).timestamp() * 1000
+                    out.append(msg.timestamp()[1] - event_ms)
+                if (msg.offset() or 0) >= high - 1:
+                    break
+    finally:
+        consumer.close()
+    return sorted(out)
+
+
+def _warm(settings: Settings, redis: Redis, pids: set[int]) -> bool:
+    warm = [Tick(symbol="B0000", price=1.0, ts=datetime.now(UTC) - timedelta(minutes=1))]
+    publish_ticks(warm, settings.kafka_bootstrap, settings.topic_ticks)
+    time.sleep(0.5)
+    return pids <= counters(redis, settings.key_prefix).keys()
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+# -- the run ---------------------------------------------------------------------------
+
+STAGES = ("single", "batched", "two", "latency")
+
+
+def stage_settings(base: Settings, name: str, files: tuple[Path, Path, Path]) -> Settings:
+    instruments, indices, rules = files
+    return base.model_copy(
+        update={
+            "app_id": f"bench-{name}",
+            "key_prefix": f"bench-{name}",
+            "topic_ticks": f"ticks.{name}",
+            "topic_alerts": f"alerts.{name}",
+            "topic_dlq": f"dlq.{name}",
+            "topic_constituents": f"constituents.{name}",
+            "ticks_partitions": PARTITIONS,
+            "instruments_file": instruments,
+            "indices_file": indices,
+            "rules_file": rules,
+            "log_level": "warn",
+        }
+    )
+
+
+def run_bench(quick: bool, emit: Callable[[str], None] = print) -> dict[str, Any]:
+    scale = QUICK if quick else FULL
+    folder = Path(tempfile.mkdtemp(prefix="tickwatch-bench-"))
+    hot = [f"B{i:04d}" for i in range(scale.instruments - 20, scale.instruments)]
+    files = write_market(folder, scale, hot)
+    specs = [TopicSpec("bench.raw", PARTITIONS)]
+    for name in STAGES:
+        specs += [TopicSpec(f"{kind}.{name}", PARTITIONS)
+                  for kind in ("ticks", "alerts", "dlq", "constituents")]  # fmt: skip
+    with ExitStack() as stack:
+        broker = spawn_broker(specs)
+        stack.callback(broker.stop)
+        url = stack.enter_context(embedded_redis())
+        redis = Redis.from_url(url)
+        base = Settings(kafka_bootstrap=broker.bootstrap, redis_url=url)
+        log = folder / "workers.log"
+        emit(f"bench: {'quick' if quick else 'full'} run; logs in {folder}")
+
+        rng = random.Random(7)
+        start = datetime(2025, 9, 18, 1, 30, tzinfo=UTC)
+        raw_ticks = walk(scale, scale.raw_messages, start, rng)
+        publish_ticks(raw_ticks, broker.bootstrap, "bench.raw")
+        raw = raw_consume(broker.bootstrap, "bench.raw", scale.raw_messages)
+        emit(f"bench: (a) raw consume+decode {raw:,.0f} msgs/s")
+        bare = faust_bare(broker.bootstrap, "bench.raw", scale.raw_messages, folder)
+        bare_rate = bare["count"] / bare["elapsed_s"]
+        emit(f"bench: (b) bare Faust agent {bare_rate:,.0f} msgs/s")
+
+        ticks = walk(scale, scale.pipeline_ticks, start + timedelta(hours=1), rng)
+        single = pipeline(stage_settings(base, "single", files), redis, ticks, None, 1, log)
+        emit(f"bench: (c) pipeline, single-tick messages: {single.rate:,.0f} ticks/s")
+        batched = pipeline(stage_settings(base, "batched", files), redis, ticks, scale.batch, 1,
+                           log)  # fmt: skip
+        emit(f"bench: (c) pipeline, batches of {scale.batch}: {batched.rate:,.0f} ticks/s")
+        two = pipeline(stage_settings(base, "two", files), redis, ticks, None, 2, log)
+        emit(f"bench: (c) pipeline, two workers: {two.rate:,.0f} ticks/s")
+        lat = latency(stage_settings(base, "latency", files), redis, scale, hot, log)
+        emit(f"bench: (d) latency over {len(lat)} alerts")
+        redis.close()
+
+    return {
+        "mode": "quick" if quick else "full",
+        "instruments": scale.instruments,
+        "indices": scale.indices,
+        "raw_msgs_per_s": round(raw),
+        "faust_bare_msgs_per_s": round(bare_rate),
+        "pipeline_msgs_per_s": round(single.rate),
+        "batched_ticks_per_s": round(batched.rate),
+        "two_workers_msgs_per_s": round(two.rate),
+        "latency_ms": {
+            "p50": round(percentile(lat, 0.50), 2),
+            "p99": round(percentile(lat, 0.99), 2),
+            "p999": round(percentile(lat, 0.999), 2),
+            "alerts": len(lat),
+            "offered_ticks_per_s": scale.rate,
+        },
+        "redis_roundtrips_per_tick": round(single.roundtrips / single.ticks, 4),
+        "cpu_s_per_million_ticks": {
+            "one_worker": round(single.cpu_s / single.ticks * 1e6, 1),
+            "two_workers": round(two.cpu_s / two.ticks * 1e6, 1),
+        },
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    """Each figure beside its target, as ratios measured in this one run."""
+    raw, bare = result["raw_msgs_per_s"], result["faust_bare_msgs_per_s"]
+    single, batched = result["pipeline_msgs_per_s"], result["batched_ticks_per_s"]
+    lat, cpu = result["latency_ms"], result["cpu_s_per_million_ticks"]
+    trips = result["redis_roundtrips_per_tick"]
+    scaling = cpu["two_workers"] / cpu["one_worker"] - 1 if cpu["one_worker"] else float("nan")
+    rows = [
+        ("(a) raw consume + decode", f"{raw:,} msgs/s", "ceiling", ""),
+        ("(b) bare Faust agent", f"{bare:,} msgs/s", "ceiling", ""),
+        ("(c) pipeline, single ticks", f"{single:,} ticks/s", ">= 0.80 x (b)",
+         _verdict(single / bare, 0.80)),
+        ("(c) pipeline, batched", f"{batched:,} ticks/s", ">= 0.90 x (a)",
+         _verdict(batched / raw, 0.90)),
+        ("(c) two workers", f"{result['two_workers_msgs_per_s']:,} ticks/s", "reported", ""),
+        (f"(d) p50 / p99 / p99.9 @ {lat['offered_ticks_per_s']:,}/s",
+         f"{lat['p50']} / {lat['p99']} / {lat['p999']} ms", "p99 <= 25 ms",
+         "ok" if lat["p99"] <= 25 else "MISSED"),
+        ("Redis round trips per tick", f"{trips}", "<= 0.1", "ok" if trips <= 0.1 else "MISSED"),
+        ("CPU s / 1M ticks, 1 / 2 workers", f"{cpu['one_worker']} / {cpu['two_workers']}",
+         "2 within 10% of 1", f"{scaling:+.0%} " + ("ok" if scaling <= 0.10 else "MISSED")),
+    ]  # fmt: skip
+    width = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, width, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def _verdict(ratio: float, target: float) -> str:
+    return f"{ratio:.2f} " + ("ok" if ratio >= target else "MISSED")
