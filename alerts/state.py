@@ -211,6 +211,7 @@ class StateStore:
                 pipe.evalsha(self._commit_sha, len(keys), *keys, *args)
                 if self.stats_key is not None:
                     pipe.execute_command("HSET", self.stats_key, *self.counters.as_args())
+                    pipe.expire(self.stats_key, 86_400)  # a dead worker's counters go
                 try:
                     self.counters.redis_roundtrips += 1
                     results = await pipe.execute()
@@ -220,6 +221,6 @@ class StateStore:
                     self._commit_sha = None
                     if attempt == 2:
                         raise
-        failed = int(results[-1 if self.stats_key is None else -2])
+        failed = int(results[-1 if self.stats_key is None else -3])
         if failed:
             raise StaleStateError(changes[failed - 1].symbol)

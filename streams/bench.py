@@ -189,8 +189,10 @@ def settled(settings: Settings) -> Callable[[], bool]:
 
 def raw_consume(bootstrap: str, topic: str, count: int) -> float:
     """(a) confluent-kafka consume + JSON decode, messages per second."""
+    # The same bounded fetch wait the workers use (see TICKWATCH_FETCH_MAX_WAIT_MS).
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-raw-{os.getpid()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})  # fmt: skip
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "fetch.wait.max.ms": 10})  # fmt: skip
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     seen = 0
     # Assigned, not subscribed: the clock starts before the first fetch, with no
