@@ -12,7 +12,7 @@ import faust
 from redis.asyncio import Redis
 
 from alerts.catalog import Market
-from alerts.delivery.kafka import KafkaPublisher
+from alerts.delivery.kafka import KafkaPublisher, high_watermarks
 from alerts.engine import Engine, Topics
 from alerts.index_engine import IndexEngine, IndexStore
 from alerts.state import Counters, StateStore
@@ -117,13 +117,19 @@ def create_app(settings: Settings) -> faust.App:
                 )
                 ingest = Engine(store, publisher, market, topics)
                 await ingest.start()
+                # The topic's real partition count: the index agent waits for each.
+                ticks_partitions = len(
+                    await asyncio.to_thread(
+                        high_watermarks, settings.kafka_bootstrap, settings.topic_ticks
+                    )
+                )
                 index = IndexEngine(
                     IndexStore(redis, settings.key_prefix, counters),
                     store,
                     publisher,
                     market,
                     settings.topic_ticks,
-                    settings.ticks_partitions,
+                    ticks_partitions,
                 )
                 built.append(agents.Engines(ingest, index))
             return built[0]
