@@ -74,9 +74,9 @@ async def test_batched_messages_give_the_alerts_of_single_ticks(
     key_prefix: str,  # type: ignore[no-untyped-def]
 ) -> None:
     settings = base_settings.model_copy(update={"kafka_bootstrap": broker.bootstrap})
-    one_by_one = await run_through_engine(settings, key_prefix + "-single", None)
+    one_by_one = await run_through_engine(settings, key_prefix + ":single", None)
     other = settings.model_copy(update={"topic_ticks": settings.topic_dlq})  # a fresh topic
-    batched = await run_through_engine(other, key_prefix + "-batched", 25)
+    batched = await run_through_engine(other, key_prefix + ":batched", 25)
     assert len(one_by_one) > 20
     assert batched == one_by_one
 
