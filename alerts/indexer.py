@@ -12,6 +12,7 @@ were interleaved: a replay gives the live run's index ticks.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -187,13 +188,11 @@ def _release(
     # A partition that stays silent (idle) may lag at most rollover_wait_s.
     low = max(low, max(marks) - int(spec.rollover_wait_s * 1000))
     emitted: list[Emitted] = []
-    pending = state.pending
-    while pending and pending[0][0] <= low:
-        ts_ms, source, _, symbol, price = pending[0]
-        pending = pending[1:]
+    cut = bisect_right([item[0] for item in state.pending], low)
+    released, state = state.pending[:cut], replace(state, pending=state.pending[cut:])
+    for ts_ms, source, _, symbol, price in released:
         state, more = _apply(state, spec, calendar, symbol, price, ts_ms, source)
         emitted += more
-    state = replace(state, pending=pending)
     if state.session is not None and not state.closed:
         session = calendar.session(state.session)
         if session is not None and low > session.close_ms + calendar.close_grace_ms:
