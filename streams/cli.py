@@ -50,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     broker.add_argument("--bootstrap-file", type=Path, help="write the bootstrap address here")
 
-    sub.add_parser("topics", help="create tickwatch's topics on a real Kafka cluster")
+    topics = sub.add_parser("topics", help="create tickwatch's topics on a real Kafka cluster")
+    topics.add_argument(
+        "--timeout", type=_speed_arg, default=30.0, help="seconds to wait for Kafka (default 30)"
+    )
     sub.add_parser("worker", help="run a worker: ticks in, market state in Redis, alerts out")
 
     replay = sub.add_parser("replay", help="publish a tick file (CSV or JSONL) to the ticks topic")
@@ -119,7 +122,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "topics":
         from streams.topics import create_topics
 
-        created = create_topics(settings)
+        created = create_topics(settings, args.timeout)
         print(f"created: {', '.join(created) or 'nothing (all topics exist)'}")
     elif args.command == "worker":
         from streams.app import run_worker

@@ -141,6 +141,8 @@ class _Publisher:
                 "enable.idempotence": True,
                 "linger.ms": 5,
                 "partitioner": "murmur2_random",
+                "message.timeout.ms": 30_000,
+                "log_level": 2,  # a one-line error says it all; see finish()
             }
         )
         self.partitions = len(self.producer.list_topics(topic, timeout=10).topics[topic].partitions)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from schemas.errors import TickwatchError
 from schemas.settings import Settings
 
 
@@ -29,7 +30,8 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    # librdkafka's own log lines would bury the one-line error below.
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap, "log_level": 2})
     wanted = [
         NewTopic(spec.name, spec.partitions, settings.replication_factor)
         for spec in topic_specs(settings)
@@ -41,5 +43,17 @@ def create_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
             created.append(name)
         except KafkaException as error:
             if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise
+                raise TopicsError(
+                    f"could not create topic {name!r} on {settings.kafka_bootstrap}: "
+                    f"{error.args[0].str()}"
+                ) from None
+        except TimeoutError:
+            raise TopicsError(
+                f"Kafka at {settings.kafka_bootstrap} did not answer within {timeout_s:.0f}s "
+                "(set TICKWATCH_KAFKA_BOOTSTRAP)"
+            ) from None
     return created
+
+
+class TopicsError(TickwatchError):
+    """Kafka would not create a topic; the message says which and why."""

@@ -133,3 +133,54 @@ def test_demo_runs_a_users_instruments_rules_and_history(tmp_path: Path, redis_u
     ]
     assert alerts[2]["ts"] == "2025-09-18T08:00:00Z"  # the HKEX close, 16:00 HKT
     assert "seeded 5 daily closes" in done.stdout
+
+
+def test_topics_on_a_broker_that_cannot_create_them_is_one_line(tmp_path: Path) -> None:
+    from streams.broker import spawn_broker
+    from streams.topics import TopicSpec
+
+    # The embedded broker has no CreateTopics API: the user gets Kafka's reason in a line.
+    broker = spawn_broker([TopicSpec("other", 1)])
+    try:
+        done = run(["topics", "--timeout", "5"], {"TICKWATCH_KAFKA_BOOTSTRAP": broker.bootstrap})
+    finally:
+        broker.stop()
+    assert done.returncode == 2, done.stderr
+    assert "could not create topic" in done.stderr or "did not answer" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in done.stderr
+
+
+def test_tail_prints_alerts_for_a_person_and_as_json(tmp_path: Path) -> None:
+    from confluent_kafka import Producer
+
+    from streams.broker import spawn_broker
+    from streams.topics import TopicSpec
+
+    alert = {
+        "alert_id": "a1", "rule": "daily_gain", "kind": "daily_move", "stage": "intraday",
+        "instrument": "BIDU", "session": "2025-09-18", "ts": "2025-09-18T06:18:00Z",
+        "price": 104.64, "threshold": 4.0, "change": 4.14, "reference_price": 100.48,
+        "message": "BIDU today +4.14% at 104.64",
+    }  # fmt: skip
+    broker = spawn_broker([TopicSpec("alerts", 1)])
+    try:
+        producer = Producer({"bootstrap.servers": broker.bootstrap})
+        producer.produce("alerts", key=b"BIDU", value=orjson.dumps(alert))
+        producer.flush(10)
+        env = {**os.environ, "TICKWATCH_KAFKA_BOOTSTRAP": broker.bootstrap}
+        for flags, expected in (([], "BIDU today +4.14%"), (["--json"], '"alert_id":"a1"')):
+            tail = subprocess.Popen(
+                [*TICKWATCH, "tail", "--from-beginning", *flags],
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            try:
+                line = tail.stdout.readline() if tail.stdout else ""
+            finally:
+                tail.terminate()
+                tail.wait(timeout=10)
+            assert expected in line
+    finally:
+        broker.stop()
