@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import orjson
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
 from pydantic import ValidationError
 
 from alerts.catalog import Market
@@ -145,7 +145,16 @@ class _Publisher:
                 "log_level": 2,  # a one-line error says it all; see finish()
             }
         )
-        self.partitions = len(self.producer.list_topics(topic, timeout=10).topics[topic].partitions)
+        try:
+            metadata = self.producer.list_topics(topic, timeout=10).topics[topic]
+        except KafkaException as error:
+            raise InputError(
+                f"cannot reach Kafka at {bootstrap} (set TICKWATCH_KAFKA_BOOTSTRAP): "
+                f"{error.args[0].str()}"
+            ) from None
+        if metadata.error is not None or not metadata.partitions:
+            raise InputError(f"topic {topic!r} does not exist on {bootstrap}; run tickwatch topics")
+        self.partitions = len(metadata.partitions)
         self.next_offsets: dict[int, int] = {}
         self.failures: list[str] = []
 

@@ -184,3 +184,13 @@ def test_tail_prints_alerts_for_a_person_and_as_json(tmp_path: Path) -> None:
             assert expected in line
     finally:
         broker.stop()
+
+
+def test_replay_without_kafka_is_one_line() -> None:
+    # (A missing topic cannot be shown here: the embedded broker creates topics on
+    # request, as Kafka does with auto.create.topics.enable.)
+    ticks = str(Path(__file__).parents[2] / "streams" / "data" / "demo_ticks.csv")
+    done = run(["replay", ticks], {"TICKWATCH_KAFKA_BOOTSTRAP": "127.0.0.1:1"})
+    assert done.returncode == 2 and "cannot reach Kafka" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
