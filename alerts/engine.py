@@ -213,7 +213,7 @@ class Engine:
             state = current[tick.symbol]
             if state.offsets.get(partition, -1) >= item.position:
                 result.duplicates += 1
-                forwarding.price(tick, partition)
+                forwarding.price(tick, partition, item.position)
                 continue
             members = self._members.setdefault(partition, set())
             if tick.symbol not in members:
@@ -235,7 +235,7 @@ class Engine:
                 result.count(step.ignored)
             else:
                 result.applied += 1
-                forwarding.price(tick, partition)
+                forwarding.price(tick, partition, item.position)
         changes = []
         for symbol, state in current.items():
             before = self._cache[symbol]

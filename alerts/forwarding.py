@@ -23,16 +23,18 @@ class Forwarding:
     def __init__(self, market: Market, topic: str) -> None:
         self._market = market
         self._topic = topic
-        self._prices: dict[tuple[str, int], list[tuple[str, float, int]]] = {}
+        self._prices: dict[tuple[str, int], list[tuple[str, float, int, int]]] = {}
         self._watermarks: dict[int, int] = {}
         self._records: list[Record] = []
 
-    def price(self, tick: Tick, partition: int) -> None:
+    def price(self, tick: Tick, partition: int, position: int) -> None:
         ts_ms = tick.ts_ms
         if ts_ms > self._watermarks.get(partition, -1):
             self._watermarks[partition] = ts_ms
         for index in self._market.indices_of(tick.symbol):
-            self._prices.setdefault((index, partition), []).append((tick.symbol, tick.price, ts_ms))
+            self._prices.setdefault((index, partition), []).append(
+                (tick.symbol, tick.price, ts_ms, position)
+            )
 
     def session_end(self, end: SessionEnd, partition: int) -> None:
         if end.symbol is not None:
@@ -62,7 +64,9 @@ class Forwarding:
             prices = self._prices.pop((index, partition))
             self._records.append(self._message(index, partition, prices))
 
-    def _message(self, index: str, partition: int, prices: list[tuple[str, float, int]]) -> Record:
+    def _message(
+        self, index: str, partition: int, prices: list[tuple[str, float, int, int]]
+    ) -> Record:
         body = {
             "type": "prices",
             "index": index,

@@ -32,7 +32,8 @@ from schemas.ticks import SessionEnd, Tick
 
 _TOP = 5
 _STALE_LISTED = 10
-Pending = tuple[int, int, int, str, float]  # ts_ms, source partition, arrival, symbol, price
+# ts_ms, source partition, arrival, symbol, price, position in the source partition
+Pending = tuple[int, int, int, str, float, int]
 
 Emitted = Tick | SessionEnd
 
@@ -49,6 +50,9 @@ class IndexState:
     closed: bool = False
     previous_closes: dict[str, float] = field(default_factory=dict)
     last_ts: dict[str, int] = field(default_factory=dict)  # ms, by constituent
+    # Position (in its ticks partition) of each constituent's last price: a price at or
+    # before it is a replay after an ingest crash, and must not set the price back.
+    last_position: dict[str, int] = field(default_factory=dict)
     reported: frozenset[str] = frozenset()  # constituents that ticked this session
     watermarks: dict[int, int] = field(default_factory=dict)  # ms, by ticks partition
     pending: tuple[Pending, ...] = ()  # prices not yet passed by every watermark, sorted
@@ -67,6 +71,7 @@ class IndexState:
             "closed": self.closed,
             "previous_closes": self.previous_closes,
             "last_ts": self.last_ts,
+            "last_position": self.last_position,
             "reported": sorted(self.reported),
             "watermarks": {str(p): t for p, t in self.watermarks.items()},
             "pending": [list(p) for p in self.pending],
@@ -90,11 +95,12 @@ class IndexState:
             closed=bool(data.get("closed")),
             previous_closes=dict(data.get("previous_closes", {})),
             last_ts={k: int(v) for k, v in data.get("last_ts", {}).items()},
+            last_position={k: int(v) for k, v in data.get("last_position", {}).items()},
             reported=frozenset(data.get("reported", ())),
             watermarks={int(p): int(t) for p, t in data.get("watermarks", {}).items()},
             pending=tuple(
-                (int(t), int(src), int(n), str(s), float(p))
-                for t, src, n, s, p in data.get("pending", ())
+                (int(t), int(src), int(n), str(s), float(p), int(pos))
+                for t, src, n, s, p, pos in data.get("pending", ())
             ),
             arrivals=int(data.get("arrivals", 0)),
             next_emit_ms=int(data.get("next_emit_ms", 0)),
@@ -112,7 +118,7 @@ def on_price(
 ) -> tuple[IndexState, list[Emitted]]:
     """Buffer one constituent price; apply whatever every partition has now passed."""
     ts_ms = int(update.ts.timestamp() * 1000)
-    item = (ts_ms, update.source_partition, state.arrivals, update.symbol, update.price)
+    item = (ts_ms, update.source_partition, state.arrivals, update.symbol, update.price, -1)
     state = replace(
         state,
         pending=tuple(sorted((*state.pending, item))),
@@ -132,8 +138,8 @@ def on_prices(
     """A batch of one partition's prices, then its watermark: buffer, then release once."""
     arrival = state.arrivals
     items = [
-        (ts_ms, batch.source_partition, arrival + n, symbol, price)
-        for n, (symbol, price, ts_ms) in enumerate(batch.prices)
+        (ts_ms, batch.source_partition, arrival + n, symbol, price, position)
+        for n, (symbol, price, ts_ms, position) in enumerate(batch.prices)
     ]
     newest = max([batch.watermark_ms, *(item[0] for item in items)])
     state = replace(
@@ -190,8 +196,12 @@ def _release(
     emitted: list[Emitted] = []
     cut = bisect_right([item[0] for item in state.pending], low)
     released, state = state.pending[:cut], replace(state, pending=state.pending[cut:])
-    for ts_ms, source, _, symbol, price in released:
+    for ts_ms, source, _, symbol, price, position in released:
+        if 0 <= position <= state.last_position.get(symbol, -1):
+            continue  # already applied before the ingest worker restarted
         state, more = _apply(state, spec, calendar, symbol, price, ts_ms, source)
+        if position >= 0:
+            state = replace(state, last_position={**state.last_position, symbol: position})
         emitted += more
     if state.session is not None and not state.closed:
         session = calendar.session(state.session)

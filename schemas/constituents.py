@@ -48,7 +48,8 @@ class ConstituentPrices(BaseModel):
     """A batch's prices for one index from one ticks partition, then its event time.
 
     One message per index and partition per batch: far fewer messages than one per
-    tick. `prices` are [symbol, price, epoch ms], in the partition's order.
+    tick. `prices` are [symbol, price, epoch ms, position in the ticks partition], in
+    the partition's order; a price at or before a symbol's last position is a replay.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -56,7 +57,7 @@ class ConstituentPrices(BaseModel):
     type: Literal["prices"] = "prices"
     index: str
     source_partition: int = Field(ge=0)
-    prices: list[tuple[str, float, int]]
+    prices: list[tuple[str, float, int, int]]
     watermark_ms: int = Field(ge=0, description="The partition's event time after them.")
 
 

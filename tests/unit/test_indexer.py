@@ -168,7 +168,7 @@ def partition_streams(draw: st.DrawFn) -> list[list[ConstituentPrices]]:
                 for _ in range(draw(st.integers(0, 4))):
                     t += draw(st.integers(1, 3_600_000))
                     t = min(t, ms("15:59:00", day))
-                    prices.append((symbols[0], draw(st.floats(5, 15)), t))
+                    prices.append((symbols[0], draw(st.floats(5, 15)), t, t))
                 batches.append(ConstituentPrices(index="IDX", source_partition=source,
                                                  prices=prices, watermark_ms=t))  # fmt: skip
         batches.append(ConstituentPrices(index="IDX", source_partition=source, prices=[],
@@ -201,3 +201,20 @@ def test_the_index_ticks_do_not_depend_on_how_partitions_interleave(streams, see
     shuffled = [s for s, batches in enumerate(streams) for _ in batches]
     seed.shuffle(shuffled)
     assert replay(streams, shuffled) == replay(streams, in_turn)
+
+
+def test_a_price_replayed_after_an_ingest_crash_does_not_set_the_price_back() -> None:
+    from alerts.indexer import on_prices
+
+    first = ConstituentPrices(index="IDX", source_partition=0, watermark_ms=ms("10:00:01"),
+                              prices=[("A", 10.5, ms("10:00:00"), 7),
+                                      ("A", 11.0, ms("10:00:01"), 8)])  # fmt: skip
+    state, _ = on_prices(START, PATIENT, HK, first, 1)
+    assert state.prices["A"] == 11.0
+    # The ingest worker restarts and forwards offset 7's price again, then a new one.
+    again = ConstituentPrices(index="IDX", source_partition=0, watermark_ms=ms("10:00:05"),
+                              prices=[("A", 10.5, ms("10:00:00"), 7),
+                                      ("B", 12.0, ms("10:00:05"), 9)])  # fmt: skip
+    state, out = on_prices(state, PATIENT, HK, again, 1)
+    assert state.prices["A"] == 11.0
+    assert [t.price for t in out] == [(11.0 * 10 + 12.0 * 20 + 10.0 * 30) / 10]
