@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +108,14 @@ def _yaml_problem(error: yaml.YAMLError) -> str:
     problem = getattr(error, "problem", None) or str(error)
     where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
     return f"{where}{' '.join(str(problem).split())}"
+
+
+def check_unique(keys: Sequence[str], field: str, what: str = "symbol") -> None:
+    """ValueError naming the first key that repeats and both places it stands."""
+    first: dict[str, int] = {}
+    for number, key in enumerate(keys):
+        if key in first:
+            raise ValueError(
+                f"duplicate {what} {key!r} ({field}.{first[key]} and {field}.{number})"
+            )
+        first[key] = number

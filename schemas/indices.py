@@ -20,8 +20,8 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.errors import ConfigError, describe, load_yaml
-from schemas.instruments import Symbol, _known_exchange
+from schemas.errors import ConfigError, check_unique, describe, load_yaml
+from schemas.instruments import Symbol, known_exchange
 
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
@@ -61,13 +61,13 @@ class ConstituentChange(BaseModel):
     @field_validator("add")
     @classmethod
     def _unique_adds(cls, value: tuple[ConstituentSpec, ...]) -> tuple[ConstituentSpec, ...]:
-        _check_unique([spec.symbol for spec in value], "add")
+        check_unique([spec.symbol for spec in value], "add")
         return value
 
     @field_validator("remove")
     @classmethod
     def _unique_removes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        _check_unique(value, "remove")
+        check_unique(value, "remove")
         return value
 
     @model_validator(mode="after")
@@ -122,7 +122,7 @@ class IndexSpec(BaseModel):
     @field_validator("exchange")
     @classmethod
     def _exchange(cls, value: str) -> str:
-        return _known_exchange(value)
+        return known_exchange(value)
 
     # Emptiness is checked here, not by min_length, which also reports a list whose only
     # items are wrong as "should have at least 1 item".
@@ -132,7 +132,7 @@ class IndexSpec(BaseModel):
         if not value:
             raise ValueError("needs at least one constituent")
         symbols = [spec.symbol for spec in value]
-        _check_unique(symbols, "constituents")
+        check_unique(symbols, "constituents")
         index = info.data.get("symbol")
         if index in symbols:
             raise ValueError(f"{index!r} is the index itself (constituents.{symbols.index(index)})")
@@ -177,16 +177,6 @@ class IndexSpec(BaseModel):
     def ever_included(self) -> frozenset[str]:
         """Every symbol that is a constituent at some point in time."""
         return frozenset(spec.symbol for c in self._compositions for spec in c)
-
-
-def _check_unique(symbols: Sequence[str], field: str) -> None:
-    first: dict[str, int] = {}
-    for number, symbol in enumerate(symbols):
-        if symbol in first:
-            raise ValueError(
-                f"duplicate symbol {symbol!r} ({field}.{first[symbol]} and {field}.{number})"
-            )
-        first[symbol] = number
 
 
 def _apply(initial: Composition, changes: Sequence[ConstituentChange]) -> Iterator[Composition]:
@@ -237,14 +227,7 @@ class IndicesFile(BaseModel):
     @field_validator("indices")
     @classmethod
     def _unique(cls, value: list[IndexSpec]) -> list[IndexSpec]:
-        first: dict[str, int] = {}
-        for number, spec in enumerate(value):
-            if spec.symbol in first:
-                raise ValueError(
-                    f"duplicate index symbol {spec.symbol!r} "
-                    f"(indices.{first[spec.symbol]} and indices.{number})"
-                )
-            first[spec.symbol] = number
+        check_unique([spec.symbol for spec in value], "indices", "index symbol")
         return value
 
     def model_post_init(self, context: Any, /) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
-from schemas.errors import ConfigError, describe, load_yaml
+from schemas.errors import ConfigError, check_unique, describe, load_yaml
 
 # The same constraint as schemas.ticks.Tick.symbol; a unit test keeps the two equal.
 Symbol = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-^]+$")]
@@ -26,7 +26,8 @@ def known_exchanges() -> frozenset[str]:
     return frozenset(exchange_calendars.get_calendar_names())
 
 
-def _known_exchange(value: str) -> str:
+def known_exchange(value: str) -> str:
+    """The exchange name if exchange_calendars knows it; else a ValueError with a hint."""
     names = known_exchanges()
     if value in names:
         return value
@@ -51,7 +52,7 @@ class InstrumentSpec(BaseModel):
     @field_validator("exchange")
     @classmethod
     def _exchange(cls, value: str) -> str:
-        return _known_exchange(value)
+        return known_exchange(value)
 
 
 class InstrumentsFile(BaseModel):
@@ -82,19 +83,12 @@ class InstrumentsFile(BaseModel):
     @field_validator("default_exchange")
     @classmethod
     def _default_exchange(cls, value: str | None) -> str | None:
-        return None if value is None else _known_exchange(value)
+        return None if value is None else known_exchange(value)
 
     @field_validator("instruments")
     @classmethod
     def _unique(cls, value: list[InstrumentSpec]) -> list[InstrumentSpec]:
-        first: dict[str, int] = {}
-        for index, spec in enumerate(value):
-            if spec.symbol in first:
-                raise ValueError(
-                    f"duplicate symbol {spec.symbol!r} "
-                    f"(instruments.{first[spec.symbol]} and instruments.{index})"
-                )
-            first[spec.symbol] = index
+        check_unique([spec.symbol for spec in value], "instruments")
         return value
 
     def model_post_init(self, context: Any, /) -> None:

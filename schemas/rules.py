@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from schemas.alerts import Stage
-from schemas.errors import ConfigError, describe, load_yaml
+from schemas.errors import ConfigError, check_unique, describe, load_yaml
 from schemas.instruments import InstrumentKind, Symbol
 
 Direction = Literal["up", "down"]
@@ -171,12 +171,7 @@ class RulesFile(BaseModel):
     @field_validator("rules")
     @classmethod
     def _unique(cls, value: list[Rule]) -> list[Rule]:
-        first: dict[str, int] = {}
-        for index, rule in enumerate(value):
-            if rule.name in first:
-                where = f"rules.{first[rule.name]} and rules.{index}"
-                raise ValueError(f"duplicate rule name {rule.name!r} ({where})")
-            first[rule.name] = index
+        check_unique([rule.name for rule in value], "rules", "rule name")
         return value
 
 
