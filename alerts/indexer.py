@@ -116,16 +116,15 @@ def on_price(
     update: ConstituentPrice,
     partitions: int,
 ) -> tuple[IndexState, list[Emitted]]:
-    """Buffer one constituent price; apply whatever every partition has now passed."""
+    """One constituent price: a batch of one, with no position (never taken as a replay)."""
     ts_ms = int(update.ts.timestamp() * 1000)
-    item = (ts_ms, update.source_partition, state.arrivals, update.symbol, update.price, -1)
-    state = replace(
-        state,
-        pending=tuple(sorted((*state.pending, item))),
-        arrivals=state.arrivals + 1,
-        watermarks=_raised(state.watermarks, update.source_partition, ts_ms),
+    batch = ConstituentPrices(
+        index=update.index,
+        source_partition=update.source_partition,
+        prices=[(update.symbol, update.price, ts_ms, -1)],
+        watermark_ms=ts_ms,
     )
-    return _release(state, spec, calendar, partitions)
+    return on_prices(state, spec, calendar, batch, partitions)
 
 
 def on_prices(
@@ -159,8 +158,11 @@ def on_watermark(
     partitions: int,
 ) -> tuple[IndexState, list[Emitted]]:
     """A ticks partition has reached this event time: nothing earlier will come from it."""
-    state = replace(state, watermarks=_raised(state.watermarks, mark.source_partition, mark.ts_ms))
-    return _release(state, spec, calendar, partitions)
+    batch = ConstituentPrices(
+        index=mark.index, source_partition=mark.source_partition, prices=[],
+        watermark_ms=mark.ts_ms,
+    )  # fmt: skip
+    return on_prices(state, spec, calendar, batch, partitions)
 
 
 def on_session_end(

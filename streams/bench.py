@@ -26,6 +26,7 @@ import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 from redis import Redis
 
+from alerts.delivery.kafka import read_to_end
 from schemas.settings import Settings
 from schemas.ticks import Tick
 from streams.broker import spawn_broker
@@ -291,30 +292,11 @@ def latency(settings: Settings, redis: Redis, scale: Scale, hot: Sequence[str], 
         producer.flush(30)
         wait(settled(settings), 120, "the latency run")
     out = []
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap,
-                         "group.id": f"bench-lat-{os.getpid()}",
-                         "auto.offset.reset": "earliest"})  # fmt: skip
-    try:
-        parts = consumer.list_topics(settings.topic_alerts, timeout=10).topics[
-            settings.topic_alerts
-        ]
-        for p in parts.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(settings.topic_alerts, p))
-            if high <= low:
-                continue
-            consumer.assign([TopicPartition(settings.topic_alerts, p, low)])
-            while True:
-                msg = consumer.poll(5)
-                if msg is None or msg.error():
-                    break
-                alert = orjson.loads(msg.value() or b"{}")
-                if alert.get("rule") == "hot" and alert.get("stage") == "intraday":
-                    event_ms = datetime.fromisoformat(alert["ts"]).timestamp() * 1000
-                    out.append(msg.timestamp()[1] - event_ms)
-                if (msg.offset() or 0) >= high - 1:
-                    break
-    finally:
-        consumer.close()
+    for msg in read_to_end(settings.kafka_bootstrap, settings.topic_alerts):
+        alert = orjson.loads(msg.value() or b"{}")
+        if alert.get("rule") == "hot" and alert.get("stage") == "intraday":
+            event_ms = datetime.fromisoformat(alert["ts"]).timestamp() * 1000
+            out.append(msg.timestamp()[1] - event_ms)
     return sorted(out)
 
 

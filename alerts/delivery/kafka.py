@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -159,17 +159,16 @@ def high_watermarks(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict
         consumer.close()
 
 
-def alert_ids_from(
-    bootstrap: str, topic: str, starts: Mapping[int, int], timeout_s: float = 30.0
-) -> set[str]:
-    """Ids of every alert on these partitions from these offsets to their ends.
-
-    Used on recovery: an outbox entry whose id is already on the topic was published
-    by a worker that died before removing it, and must not be published again.
-    """
+def read_to_end(
+    bootstrap: str, topic: str, starts: Mapping[int, int] | None = None, timeout_s: float = 30.0
+) -> Iterator[Message]:
+    """Every committed message of the topic, partition by partition, from `starts`
+    (default: the oldest kept) to the high watermarks as they are now."""
     consumer = _consumer(bootstrap)
     try:
-        found: set[str] = set()
+        if starts is None:
+            partitions = consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions
+            starts = dict.fromkeys(partitions, 0)
         for partition, start in sorted(starts.items()):
             tp = TopicPartition(topic, partition)
             low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
@@ -183,12 +182,22 @@ def alert_ids_from(
                     raise DeliveryError(f"{topic}[{partition}] did not answer in time")
                 if msg.error() is not None:
                     raise DeliveryError(f"reading {topic}[{partition}]: {msg.error()}")
-                found.add(_alert_id(msg.value()))
+                yield msg
                 if (msg.offset() or 0) >= high - 1:
                     break
-        return found
     finally:
         consumer.close()
+
+
+def alert_ids_from(
+    bootstrap: str, topic: str, starts: Mapping[int, int], timeout_s: float = 30.0
+) -> set[str]:
+    """Ids of every alert on these partitions from these offsets to their ends.
+
+    Used on recovery: an outbox entry whose id is already on the topic was published
+    by a worker that died before removing it, and must not be published again.
+    """
+    return {_alert_id(msg.value()) for msg in read_to_end(bootstrap, topic, starts, timeout_s)}
 
 
 def _alert_id(value: bytes | None) -> str:

@@ -6,12 +6,12 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
+from alerts.delivery.kafka import read_to_end
 from schemas.settings import Settings
 from streams.demo import backlog, settings_env
 
@@ -26,35 +26,7 @@ def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
 
 def read_topic(bootstrap: str, topic: str) -> list[Message]:
     """Every committed message of the topic, read from the start to the high watermarks."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"test-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
-    )
-    try:
-        metadata = consumer.list_topics(topic, timeout=10)
-        partitions = sorted(metadata.topics[topic].partitions)
-        messages: list[Message] = []
-        for partition in partitions:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=10, cached=False
-            )
-            if high <= low:
-                continue
-            consumer.assign([TopicPartition(topic, partition, low)])
-            while True:
-                msg = consumer.poll(5)
-                assert msg is not None, f"{topic}[{partition}] stopped before {high}"
-                assert msg.error() is None, msg.error()
-                messages.append(msg)
-                if msg.offset() >= high - 1:
-                    break
-        return messages
-    finally:
-        consumer.close()
+    return list(read_to_end(bootstrap, topic))
 
 
 def committed(settings: Settings, topic: str) -> dict[int, int]:
