@@ -22,6 +22,7 @@ from schemas.instruments import InstrumentsFile, InstrumentSpec, load_instrument
 from schemas.rules import load_rules
 from schemas.settings import Settings
 from streams import agents
+from streams.kafka_client import bound_fetch_wait, rejoin_after_group_errors
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -58,26 +59,10 @@ def load_market(settings: Settings) -> Market:
     return market
 
 
-def bound_fetch_wait(wait_ms: int) -> None:
-    """Faust hard-codes a 1.5 s fetch wait; the embedded broker answers a waiting fetch
-    only when it expires, which would add up to 1.5 s to every tick's latency."""
-    from faust.transport.drivers import aiokafka as driver
-
-    thread = driver.AIOKafkaConsumerThread
-    original = getattr(thread, "_tickwatch_original", thread._create_worker_consumer)
-
-    def create(self: Any, transport: Any) -> Any:
-        consumer = original(self, transport)
-        consumer._fetch_max_wait_ms = wait_ms
-        return consumer
-
-    thread._tickwatch_original = original  # type: ignore[attr-defined]
-    thread._create_worker_consumer = create  # type: ignore[method-assign]
-
-
 def create_app(settings: Settings) -> faust.App:
     """A Faust app that declares no topics itself (they come from `tickwatch topics`)."""
     bound_fetch_wait(settings.fetch_max_wait_ms)
+    rejoin_after_group_errors()
     app = faust.App(
         settings.app_id,
         broker=";".join(f"kafka://{host}" for host in settings.bootstrap_servers),
