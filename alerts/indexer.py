@@ -290,7 +290,7 @@ def _rebalance_if_due(state: IndexState, spec: IndexSpec) -> IndexState:
     if state.level is None or state.session is None or state.composition_day is None:
         return state
     composition = spec.constituents_on(state.session)
-    if composition == spec.constituents_on(state.composition_day):
+    if composition is spec.constituents_on(state.composition_day):  # one tuple per change
         return state
     if any(c.symbol not in state.prices for c in composition):
         return state  # wait for the newcomers' first prices

@@ -141,6 +141,18 @@ def apply_tick(
     ):
         return Step(state, [], ignored="late_tick")
     closing: list[Alert] = []
+    # Every intraday rule fires at a price at or beyond a level fixed for the session, so
+    # a price inside the range already evaluated this session fires nothing new. An
+    # index's range may include levels that went unevaluated (too few constituents), so
+    # its ticks are always evaluated.
+    within_range = (
+        state.snapshot is None
+        and tick.index is None
+        and state.session == day
+        and state.low is not None
+        and state.high is not None
+        and state.low <= tick.price <= state.high
+    )
     if state.session is None or day > state.session:
         closed = close_session(state, calendar, rules)
         state, closing = closed.state, closed.alerts
@@ -169,8 +181,8 @@ def apply_tick(
         snapshot=tick.index if tick.index is not None else state.snapshot,
         offsets=state.offsets if at is None else {**state.offsets, at[0]: at[1]},
     )
-    if not _may_alert(state.snapshot):
-        return Step(state, closing)  # an index level built on too few prices
+    if within_range or not _may_alert(state.snapshot):
+        return Step(state, closing)  # nothing new, or an index level built on too few prices
     seen = Observation(
         state.symbol,
         state.kind,

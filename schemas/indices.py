@@ -172,6 +172,8 @@ class IndexSpec(BaseModel):
 
     def constituents_on(self, day: date) -> Composition:
         """The composition after every change effective on or before `day`."""
+        if not self.changes:  # most indices; and pydantic's private attributes are slow
+            return self.constituents
         return self._compositions[bisect_right(self._dates, day)]
 
     def ever_included(self) -> frozenset[str]:

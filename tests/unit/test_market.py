@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from alerts.market import InstrumentState, Step, apply_tick, close_session, seed_closes
 from alerts.sessions import get_calendar
 from schemas.alerts import Alert, alert_id
+from schemas.attribution import IndexSnapshot
 from schemas.rules import DailyMoveRule, MultiYearRule, RecordRule, Rule, YtdRule
 from schemas.ticks import Tick
 from tests.oracle import oracle
@@ -125,6 +126,25 @@ def test_ytd_change_fires_each_rung_once_a_year() -> None:
     assert [(a.session, a.reference_price, a.threshold) for a in alerts] == [
         (date(2025, 9, 17), 100.0, 40.0)
     ]
+
+
+def test_an_index_alerts_inside_its_range_once_enough_constituents_reported() -> None:
+    """Its high was built on too few prices and went unevaluated: a lower, complete level
+    beyond the rung must still alert."""
+    state = seed_closes(InstrumentState("HSTECH", kind="index"), [(date(2025, 9, 17), 100.0)])
+    partial = IndexSnapshot(reported=3, constituents=30, coverage=0.1, complete=False)
+    full = IndexSnapshot(reported=30, constituents=30, coverage=1.0, complete=True)
+    ticks = [
+        Tick(symbol="HSTECH", price=price, ts=tick(18, price, minute).ts, index=snapshot)
+        for price, minute, snapshot in [
+            (101.0, 0, full),
+            (105.0, 1, partial),
+            (104.5, 2, full),
+            (104.8, 3, full),
+        ]
+    ]
+    _, alerts = run(ticks, [GAIN], state.state)
+    assert [(a.price, a.stage) for a in alerts] == [(104.5, "intraday")]
 
 
 def test_late_and_duplicate_ticks_change_nothing() -> None:
