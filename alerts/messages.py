@@ -124,8 +124,16 @@ def place(message: Incoming, tick: Tick, market: Market, at: int) -> TickAt | Re
     if spec is None:
         detail = f"{tick.symbol} is not in the instruments file (and it sets no default_exchange)"
         return Rejected(message, "unknown_instrument", detail)
-    session = market.calendar(spec.exchange).session_at(tick.ts_ms)
+    calendar = market.calendar(spec.exchange)
+    session = calendar.session_at(tick.ts_ms)
     if session is None:
+        if not calendar.covers(tick.ts_ms):
+            detail = (
+                f"{tick.ts.isoformat()} is beyond the {spec.exchange} calendar, which knows "
+                f"sessions from {calendar.first_day} to {calendar.last_day} "
+                "(a later exchange_calendars may know more)"
+            )
+            return Rejected(message, "beyond_calendar", detail)
         detail = f"{tick.ts.isoformat()} is outside every {spec.exchange} session"
         return Rejected(message, "outside_session", detail)
     return TickAt(message, tick, spec, session, at)

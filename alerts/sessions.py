@@ -49,6 +49,10 @@ class UnknownExchangeError(ValueError):
         )
 
 
+class CalendarBuildError(ValueError):
+    """exchange_calendars could not build an exchange's calendar."""
+
+
 class ExchangeCalendar:
     """The sessions of one exchange between first_day and last_day, ready for bisection.
 
@@ -127,6 +131,15 @@ class ExchangeCalendar:
             return self._sessions[nxt]
         return None
 
+    def covers(self, ts_ms: int) -> bool:
+        """Whether ts_ms is within the sessions known (grace windows included); beyond
+        them a tick's session is unknown, not absent."""
+        if not self._sessions:
+            return False
+        return (
+            self._opens[0] - self._open_grace_ms <= ts_ms <= self._closes[-1] + self._close_grace_ms
+        )
+
     def session(self, day: date) -> Session | None:
         """The session labelled day; None when day is not a session or is out of range."""
         return self._by_day.get(day)
@@ -184,9 +197,16 @@ def get_calendar(
         raise UnknownExchangeError(exchange, known_exchanges())
     first, last = _clip(factory, start, end or date.today() + _DEFAULT_HORIZON)
     with warnings.catch_warnings():
-        # exchange_calendars 4.13 on pandas 3 warns of pandas deprecations; not ours to fix.
+        # exchange_calendars warns of pandas deprecations; not ours to fix.
         warnings.simplefilter("ignore", DeprecationWarning)
-        calendar = factory(start=first.isoformat(), end=last.isoformat())
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            calendar = factory(start=first.isoformat(), end=last.isoformat())
+        except Exception as error:  # its own bug, or a pandas it does not support
+            raise CalendarBuildError(
+                f"exchange_calendars {xc.__version__} cannot build the {canonical} calendar "
+                f"({type(error).__name__}: {str(error)[:120]})"
+            ) from None
         sessions = _sessions_of(calendar)
     return ExchangeCalendar(
         exchange,

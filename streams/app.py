@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import exchange_calendars as xc
 import faust
 from redis.asyncio import Redis
 
@@ -15,6 +18,7 @@ from alerts.catalog import Market
 from alerts.delivery.kafka import KafkaPublisher, high_watermarks
 from alerts.engine import Engine, Topics
 from alerts.index_engine import IndexEngine, IndexStore
+from alerts.sessions import CalendarBuildError
 from alerts.state import Counters, StateStore
 from schemas.errors import ConfigError
 from schemas.indices import IndicesFile, load_indices
@@ -25,6 +29,10 @@ from streams import agents
 from streams.kafka_client import bound_fetch_wait, rejoin_after_group_errors
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+#: A calendar ending sooner than this is worth a warning at start-up.
+CALENDAR_NOTICE = timedelta(days=90)
+
+log = logging.getLogger(__name__)
 
 
 def bundled(name: str) -> Path:
@@ -48,14 +56,25 @@ def with_indices(instruments: InstrumentsFile, indices: IndicesFile) -> Instrume
 
 def load_market(settings: Settings) -> Market:
     """Instruments and rules from their files (or the bundled ones); ConfigError if bad."""
-    instruments = load_instruments(settings.instruments_file or bundled("instruments.yaml"))
+    instruments_file = settings.instruments_file or bundled("instruments.yaml")
+    instruments = load_instruments(instruments_file)
     rules = load_rules(settings.rules_file or bundled("rules.yaml"))
     indices = load_indices(settings.indices_file) if settings.indices_file else IndicesFile()
     market = Market(with_indices(instruments, indices), tuple(rules.rules), indices)
-    for exchange in {spec.exchange for spec in instruments.instruments} | (
-        {instruments.default_exchange} if instruments.default_exchange else set()
-    ):
-        market.calendar(exchange)  # build calendars now, not on the first tick
+    exchanges = {spec.exchange for spec in market.instruments.instruments}
+    if instruments.default_exchange:
+        exchanges.add(instruments.default_exchange)
+    for exchange in sorted(exchanges):
+        try:
+            calendar = market.calendar(exchange)  # built now, not on the first tick
+        except CalendarBuildError as error:
+            raise ConfigError(f"{instruments_file}: exchange {exchange}: {error}") from None
+        if calendar.last_day < date.today() + CALENDAR_NOTICE:
+            log.warning(
+                "the %s calendar of exchange_calendars %s ends on %s: ticks after it will "
+                "be dead-lettered as beyond_calendar until exchange_calendars is upgraded",
+                exchange, xc.__version__, calendar.last_day,
+            )  # fmt: skip
     return market
 
 

@@ -51,3 +51,14 @@ def test_session_ends_and_garbage() -> None:
     assert isinstance(garbage, Rejected) and garbage.reason == "invalid_json"
     (empty,) = route(message({"type": "batch", "ticks": []}), MARKET)
     assert isinstance(empty, Rejected) and empty.reason == "invalid_tick"
+
+
+def test_a_tick_beyond_the_calendar_says_so() -> None:
+    shanghai = Market(InstrumentsFile(default_exchange="XSHG"), ())
+    last = shanghai.calendar("XSHG").last_day
+    after = {**GOOD, "ts": f"{last.year + 1}-06-01T10:00:00+08:00"}
+    before = {**GOOD, "ts": "1999-06-01T10:00:00+08:00"}
+    for tick in (after, before):
+        (item,) = route(message(tick), shanghai)
+        assert isinstance(item, Rejected) and item.reason == "beyond_calendar"
+        assert f"from 2000-01-03 to {last}" in item.detail, item.detail

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.sessions import (
+    CalendarBuildError,
     ExchangeCalendar,
     Session,
     UnknownExchangeError,
@@ -145,6 +146,41 @@ def test_beyond_the_range_nothing_is_known(hkg: ExchangeCalendar) -> None:
     assert hkg.previous_session(date(1999, 6, 1)) is None
     assert hkg.next_session(hkg.last_day + timedelta(days=1)) is None
     assert hkg.previous_session(hkg.first_day) is None
+
+
+def test_it_says_which_ticks_fall_beyond_the_sessions_it_knows(hkg: ExchangeCalendar) -> None:
+    assert hkg.covers(ms(THURSDAY, 10, 0, HKT))
+    assert hkg.covers(ms(date(2025, 9, 20), 10, 0, HKT))  # a Saturday: known to be closed
+    assert not hkg.covers(ms(date(1999, 6, 1), 10, 0, HKT))
+    assert not hkg.covers(ms(hkg.last_day + timedelta(days=30), 10, 0, HKT))
+
+
+@pytest.mark.parametrize("name", xc.get_calendar_names(include_aliases=False))
+def test_every_calendar_of_exchange_calendars_builds(name: str) -> None:
+    # Five of them fail on pandas 3 (hence pandas<3 in pyproject.toml).
+    calendar = get_calendar(name, start=date(2024, 1, 2), end=date(2025, 12, 31))
+    assert calendar.first_day <= date(2025, 1, 2) <= calendar.last_day
+
+
+def test_a_calendar_exchange_calendars_cannot_build_is_one_clear_error() -> None:
+    hkex = xc.calendar_utils.global_calendar_dispatcher._calendar_factories["XHKG"]
+
+    class Broken(hkex):  # type: ignore[misc,valid-type]
+        name = "XBROKEN-TEST"
+
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            raise NotImplementedError("implemented by subclasses")
+
+    xc.register_calendar_type("XBROKEN-TEST", Broken, force=True)
+    try:
+        with pytest.raises(CalendarBuildError) as raised:
+            get_calendar("XBROKEN-TEST")
+    finally:
+        xc.deregister_calendar("XBROKEN-TEST")
+    assert str(raised.value) == (
+        f"exchange_calendars {xc.__version__} cannot build the XBROKEN-TEST calendar "
+        "(NotImplementedError: implemented by subclasses)"
+    )
 
 
 def test_the_range_defaults_to_2000_through_two_years_ahead(hkg: ExchangeCalendar) -> None:

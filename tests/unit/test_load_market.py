@@ -1,0 +1,71 @@
+"""Loading the market at start-up: calendars built once, and their limits said plainly."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import exchange_calendars as xc
+import pytest
+
+from schemas.errors import ConfigError
+from schemas.instruments import known_exchanges
+from schemas.settings import Settings
+from streams import app
+
+
+def instruments(tmp_path: Path, exchange: str) -> Settings:
+    path = tmp_path / "instruments.yaml"
+    path.write_text(f"instruments:\n  - {{symbol: A, exchange: {exchange}}}\n")
+    return Settings(instruments_file=path)
+
+
+@pytest.fixture
+def broken_exchange() -> Iterator[str]:
+    hkex = xc.calendar_utils.global_calendar_dispatcher._calendar_factories["XHKG"]
+
+    class Broken(hkex):  # type: ignore[misc,valid-type]
+        name = "XBROKEN-LOAD"
+
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            raise ValueError("Special dates overlap")
+
+    xc.register_calendar_type("XBROKEN-LOAD", Broken, force=True)
+    known_exchanges.cache_clear()
+    yield "XBROKEN-LOAD"
+    xc.deregister_calendar("XBROKEN-LOAD")
+    known_exchanges.cache_clear()
+
+
+def test_a_calendar_that_ends_soon_is_a_warning_at_start_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = instruments(tmp_path, "XHKG")
+    last = app.load_market(settings).calendar("XHKG").last_day
+    monkeypatch.setattr(app, "CALENDAR_NOTICE", timedelta(0))
+    with caplog.at_level(logging.WARNING, logger="streams.app"):
+        app.load_market(settings)
+    assert caplog.records == []
+    monkeypatch.setattr(app, "CALENDAR_NOTICE", timedelta(days=36_500))
+    with caplog.at_level(logging.WARNING, logger="streams.app"):
+        app.load_market(settings)
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        f"the XHKG calendar of exchange_calendars {xc.__version__} ends on {last}: ticks after "
+        "it will be dead-lettered as beyond_calendar until exchange_calendars is upgraded"
+    )
+
+
+def test_a_calendar_that_cannot_be_built_names_the_file_and_exchange(
+    tmp_path: Path, broken_exchange: str
+) -> None:
+    settings = instruments(tmp_path, broken_exchange)
+    with pytest.raises(ConfigError) as raised:
+        app.load_market(settings)
+    assert str(raised.value) == (
+        f"{settings.instruments_file}: exchange {broken_exchange}: exchange_calendars "
+        f"{xc.__version__} cannot build the {broken_exchange} calendar "
+        "(ValueError: Special dates overlap)"
+    )
