@@ -92,7 +92,6 @@ class Engine:
         counters.messages += len(batch)
         routed = [item for message in batch for item in route(message, self._market)]
         rejected = [r for r in routed if isinstance(r, Rejected)]
-        await self._dead_letter(rejected)
         result.rejected = len(rejected)
         accepted = [r for r in routed if not isinstance(r, Rejected)]
         await self._warm_up({r.message.partition for r in accepted})
@@ -104,6 +103,8 @@ class Engine:
         # Prices for the index agent: after the alerts, and again on redelivery, so that
         # a crash before this line is repaired by the replay (the agent dedupes).
         await self._publisher.publish(forwards)
+        # Last: a batch retried while Redis is away does not dead-letter its rejects again.
+        await self._dead_letter(rejected)
         return result
 
     async def close(self) -> None:

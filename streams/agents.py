@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import faust
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from alerts.delivery.kafka import DeliveryError
 from alerts.engine import Engine
 from alerts.index_engine import IndexEngine
 from alerts.messages import Incoming
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: Pauses between attempts at a batch while Redis or Kafka is out of reach (the last
+#: one repeats).
+RETRY_PAUSES_S = (0.5, 1.0, 2.0, 5.0)
+_OUT_OF_REACH = (RedisConnectionError, RedisTimeoutError, DeliveryError)
+
+Result = TypeVar("Result", covariant=True)
+
+
+class BatchEngine(Protocol[Result]):
+    def forget(self) -> None: ...
+
+    async def process(self, batch: Sequence[Incoming]) -> Result: ...
 
 
 @dataclass(frozen=True)
@@ -27,6 +44,28 @@ class Engines:
 
 def _incoming(events: Any) -> list[Incoming]:
     return [Incoming(e.message.partition, e.message.offset, e.message.value) for e in events]
+
+
+async def until_done(engine: BatchEngine[Result], batch: Sequence[Incoming], what: str) -> Result:
+    """The batch processed, however long Redis or Kafka is out of reach.
+
+    Letting the agent crash instead would lose the batch: Faust restarts a crashed agent
+    without handing it the events it held, and the partition's later ticks would then
+    make them look like redeliveries. Each attempt starts again from Redis, as after a
+    rebalance, so a commit whose reply was lost, or alerts left in the outbox, are
+    found and settled once.
+    """
+    attempt = 0
+    while True:
+        try:
+            return await engine.process(batch)
+        except _OUT_OF_REACH as error:
+            pause = RETRY_PAUSES_S[min(attempt, len(RETRY_PAUSES_S) - 1)]
+            log.warning("%s batch of %d not processed (%s: %s); retrying in %.1f s",
+                        what, len(batch), type(error).__name__, error, pause)  # fmt: skip
+            engine.forget()
+            await asyncio.sleep(pause)
+            attempt += 1
 
 
 def register(
@@ -54,7 +93,7 @@ def register(
             async for events in stream.take_events(  # type: ignore[attr-defined]
                 settings.batch_max, within=settings.batch_within_s
             ):
-                result = await both.ingest.process(_incoming(events))
+                result = await until_done(both.ingest, _incoming(events), "ticks")
                 log.info(
                     "ticks batch of %d: %d applied, %d duplicates, %d rejected, ignored %s, "
                     "%d alerts",
@@ -74,7 +113,7 @@ def register(
         async for events in stream.take_events(  # type: ignore[attr-defined]
             settings.batch_max, within=settings.batch_within_s
         ):
-            result = await both.index.process(_incoming(events))
+            result = await until_done(both.index, _incoming(events), "constituents")
             log.info(
                 "constituents batch of %d: %d applied, %d duplicates, %d index messages out",
                 len(events),

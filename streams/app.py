@@ -105,7 +105,12 @@ def create_app(settings: Settings) -> faust.App:
         """Both engines of this worker, built once on the worker's event loop."""
         async with lock:
             if not built:
-                redis = Redis.from_url(settings.redis_url or DEFAULT_REDIS_URL)
+                # Bounded waits: a Redis that stops answering is retried, not waited on.
+                redis = Redis.from_url(
+                    settings.redis_url or DEFAULT_REDIS_URL,
+                    socket_connect_timeout=5,
+                    socket_timeout=30,
+                )
                 await redis.ping()
                 # One set of counters for the worker, kept in Redis with every commit.
                 counters = Counters()

@@ -33,7 +33,7 @@ def redis_server_binary() -> str:
     return found
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -48,11 +48,11 @@ def _answers_ping(port: int) -> bool:
         return False
 
 
-@contextmanager
-def embedded_redis(timeout_s: float = 10.0) -> Iterator[str]:
-    """Run a throwaway Redis server; yield its URL; stop it and delete its folder."""
-    folder = tempfile.mkdtemp(prefix="tickwatch-redis-")
-    port = _free_port()
+def start_redis_server(
+    port: int, folder: str, durable: bool = False, timeout_s: float = 10.0
+) -> subprocess.Popen[bytes]:
+    """A redis-server on 127.0.0.1:port, once it answers. Durable: an append-only file
+    in folder, so a restart on the same folder finds every write."""
     process = subprocess.Popen(
         [
             redis_server_binary(),
@@ -63,20 +63,34 @@ def embedded_redis(timeout_s: float = 10.0) -> Iterator[str]:
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes" if durable else "no",
+            "--appendfsync",
+            "always",
             "--dir",
             folder,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    deadline = time.monotonic() + timeout_s
+    while not _answers_ping(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_child(process, timeout_s=5)
+            raise RedisServerError(f"redis-server did not start on port {port}")
+        time.sleep(0.02)
+    return process
+
+
+@contextmanager
+def embedded_redis(timeout_s: float = 10.0) -> Iterator[str]:
+    """Run a throwaway Redis server; yield its URL; stop it and delete its folder."""
+    folder = tempfile.mkdtemp(prefix="tickwatch-redis-")
+    port = free_port()
     try:
-        deadline = time.monotonic() + timeout_s
-        while not _answers_ping(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RedisServerError(f"embedded redis-server did not start on port {port}")
-            time.sleep(0.02)
-        yield f"redis://127.0.0.1:{port}/0"
+        process = start_redis_server(port, folder, timeout_s=timeout_s)
+        try:
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            stop_child(process, timeout_s=5)
     finally:
-        stop_child(process, timeout_s=5)
         shutil.rmtree(folder, ignore_errors=True)
