@@ -131,7 +131,7 @@ def test_ytd_change_fires_each_rung_once_a_year() -> None:
 def test_an_index_alerts_inside_its_range_once_enough_constituents_reported() -> None:
     """Its high was built on too few prices and went unevaluated: a lower, complete level
     beyond the rung must still alert."""
-    state = seed_closes(InstrumentState("HSTECH", kind="index"), [(date(2025, 9, 17), 100.0)])
+    seeded = seed_closes(InstrumentState("HSTECH", kind="index"), [(date(2025, 9, 17), 100.0)])
     partial = IndexSnapshot(reported=3, constituents=30, coverage=0.1, complete=False)
     full = IndexSnapshot(reported=30, constituents=30, coverage=1.0, complete=True)
     ticks = [
@@ -143,7 +143,7 @@ def test_an_index_alerts_inside_its_range_once_enough_constituents_reported() ->
             (104.8, 3, full),
         ]
     ]
-    _, alerts = run(ticks, [GAIN], state.state)
+    _, alerts = run(ticks, [GAIN], seeded.state)
     assert [(a.price, a.stage) for a in alerts] == [(104.5, "intraday")]
 
 
