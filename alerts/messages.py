@@ -8,7 +8,7 @@ import orjson
 from pydantic import ValidationError
 
 from alerts.catalog import Market
-from alerts.sessions import Session, UnknownExchangeError
+from alerts.sessions import CalendarBuildError, Session, UnknownExchangeError
 from schemas.errors import describe
 from schemas.instruments import InstrumentSpec
 from schemas.ticks import SessionEnd, Tick, TickBatch
@@ -73,7 +73,7 @@ def route(message: Incoming, market: Market) -> list[TickAt | SessionEndAt | Rej
         tick = Tick.model_validate_json(value)
     except ValidationError as error:
         return [_invalid(message, error)]
-    except UnknownExchangeError as error:
+    except (UnknownExchangeError, CalendarBuildError) as error:  # no calendar to close
         return [Rejected(message, "unknown_exchange", str(error))]
     return [place(message, tick, market, position(message.offset))]
 

@@ -6,6 +6,7 @@ import orjson
 
 from alerts.catalog import Market
 from alerts.messages import Incoming, Rejected, SessionEndAt, TickAt, position, route
+from alerts.sessions import CalendarBuildError, ExchangeCalendar
 from schemas.instruments import InstrumentsFile
 
 MARKET = Market(InstrumentsFile(default_exchange="XHKG"), ())
@@ -62,3 +63,15 @@ def test_a_tick_beyond_the_calendar_says_so() -> None:
         (item,) = route(message(tick), shanghai)
         assert isinstance(item, Rejected) and item.reason == "beyond_calendar"
         assert f"from 2000-01-03 to {last}" in item.detail, item.detail
+
+
+class NoCalendars(Market):
+    def calendar(self, exchange: str) -> ExchangeCalendar:
+        raise CalendarBuildError(f"exchange_calendars cannot build the {exchange} calendar")
+
+
+def test_a_session_end_for_an_exchange_without_a_calendar_is_dead_lettered() -> None:
+    end = {"type": "session_end", "exchange": "XTAE", "session": "2025-09-18"}
+    (item,) = route(message(end), NoCalendars(InstrumentsFile(), ()))
+    assert isinstance(item, Rejected) and item.reason == "unknown_exchange"
+    assert item.detail == "exchange_calendars cannot build the XTAE calendar"
