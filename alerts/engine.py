@@ -107,6 +107,10 @@ class Engine:
         await self._dead_letter(rejected)
         return result
 
+    async def dead_letter(self, batch: Sequence[Incoming], reason: str, detail: str) -> None:
+        """Send every message of a batch to the dead-letter topic, unchanged, with why."""
+        await self._dead_letter([Rejected(message, reason, detail) for message in batch])
+
     async def close(self) -> None:
         """Record the last deliveries so that a restart does not publish them again."""
         await self._store.commit([], self._delivered)

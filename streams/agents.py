@@ -13,7 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from alerts.delivery.kafka import DeliveryError
-from alerts.engine import Engine
+from alerts.engine import BatchResult, Engine
 from alerts.index_engine import IndexEngine
 from alerts.messages import Incoming
 from schemas.settings import Settings
@@ -68,6 +68,21 @@ async def until_done(engine: BatchEngine[Result], batch: Sequence[Incoming], wha
             attempt += 1
 
 
+async def ingest_batch(engine: Engine, batch: Sequence[Incoming]) -> BatchResult | None:
+    """The batch processed (see until_done); None when it failed for a reason other than
+    Redis or Kafka being out of reach, a bug, say. Then its messages go to the
+    dead-letter topic as internal_error, to be replayed once fixed, rather than vanish
+    with a crashed agent; the engine starts the next batch from Redis."""
+    try:
+        return await until_done(engine, batch, "ticks")
+    except Exception as error:
+        detail = f"{type(error).__name__}: {error}"
+        log.exception("ticks batch of %d failed; dead-lettered as internal_error", len(batch))
+        engine.forget()
+        await engine.dead_letter(batch, "internal_error", detail)
+        return None
+
+
 def register(
     app: faust.App,
     settings: Settings,
@@ -93,7 +108,9 @@ def register(
             async for events in stream.take_events(  # type: ignore[attr-defined]
                 settings.batch_max, within=settings.batch_within_s
             ):
-                result = await until_done(both.ingest, _incoming(events), "ticks")
+                result = await ingest_batch(both.ingest, _incoming(events))
+                if result is None:
+                    continue
                 log.info(
                     "ticks batch of %d: %d applied, %d duplicates, %d rejected, ignored %s, "
                     "%d alerts",

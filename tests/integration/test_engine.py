@@ -131,6 +131,22 @@ async def test_unknown_instruments_and_ticks_outside_sessions_are_dead_lettered(
     ]
 
 
+async def test_a_whole_batch_can_be_dead_lettered_unchanged_with_its_reason(
+    harness: Harness, settings: Settings
+) -> None:
+    engine = await harness.engine()
+    batch = [message(3, 18, 10.0), message(4, 18, 11.0)]
+    await engine.dead_letter(batch, "internal_error", "KeyError: 'BIDU'")
+    letters = read_topic(settings.kafka_bootstrap, settings.topic_dlq)
+    assert sorted((m.value(), dict(m.headers())["offset"]) for m in letters) == [
+        (batch[0].value, b"3"),
+        (batch[1].value, b"4"),
+    ]
+    assert {(dict(m.headers())["reason"], dict(m.headers())["error"]) for m in letters} == {
+        (b"internal_error", b"KeyError: 'BIDU'")
+    }
+
+
 async def test_outbox_entries_left_by_a_crash_are_published_once_on_recovery(
     harness: Harness, settings: Settings
 ) -> None:
