@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 
 class TickwatchError(Exception):
@@ -78,6 +78,19 @@ _ConfigLoader.yaml_implicit_resolvers = {
 _ConfigLoader.add_implicit_resolver(
     _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def load_config_file(path: Path, model: type[Model], example: str) -> Model:
+    """A YAML config file validated as `model`, or ConfigError naming the file and the
+    line or field in one line. `example` is a minimal valid document (see load_yaml)."""
+    data = load_yaml(path, example)
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(f"{path}: {describe(error)}") from None
 
 
 def load_yaml(path: Path, example: str) -> dict[str, Any]:

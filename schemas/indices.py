@@ -14,13 +14,12 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from schemas.errors import ConfigError, check_unique, describe, load_yaml
+from schemas.errors import check_unique, load_config_file
 from schemas.instruments import Symbol, known_exchange
 
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -246,8 +245,4 @@ class IndicesFile(BaseModel):
 
 def load_indices(path: Path) -> IndicesFile:
     """The indices file, or ConfigError naming the file and field in one line."""
-    data = load_yaml(path, example="indices: []")
-    try:
-        return IndicesFile.model_validate(data)
-    except ValidationError as error:
-        raise ConfigError(f"{path}: {describe(error)}") from None
+    return load_config_file(path, IndicesFile, example="indices: []")

@@ -7,9 +7,9 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-from schemas.errors import ConfigError, check_unique, describe, load_yaml
+from schemas.errors import check_unique, load_config_file
 
 # The same constraint as schemas.ticks.Tick.symbol; a unit test keeps the two equal.
 Symbol = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-^]+$")]
@@ -104,8 +104,4 @@ class InstrumentsFile(BaseModel):
 
 def load_instruments(path: Path) -> InstrumentsFile:
     """The instruments file, or ConfigError naming the file and field in one line."""
-    data = load_yaml(path, example="instruments: []")
-    try:
-        return InstrumentsFile.model_validate(data)
-    except ValidationError as error:
-        raise ConfigError(f"{path}: {describe(error)}") from None
+    return load_config_file(path, InstrumentsFile, example="instruments: []")

@@ -12,13 +12,12 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from schemas.alerts import Stage
-from schemas.errors import ConfigError, check_unique, describe, load_yaml
+from schemas.errors import check_unique, load_config_file
 from schemas.instruments import InstrumentKind, Symbol
 
 Direction = Literal["up", "down"]
@@ -177,8 +176,4 @@ class RulesFile(BaseModel):
 
 def load_rules(path: Path) -> RulesFile:
     """The rules file, or ConfigError naming the file and field in one line."""
-    data = load_yaml(path, example="rules: []")
-    try:
-        return RulesFile.model_validate(data)
-    except ValidationError as error:
-        raise ConfigError(f"{path}: {describe(error)}") from None
+    return load_config_file(path, RulesFile, example="rules: []")
