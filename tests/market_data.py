@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import exchange_calendars as xc
+
 from alerts.sessions import ExchangeCalendar, Session
+from schemas.instruments import known_exchanges
 from schemas.ticks import Tick
 
 
@@ -69,3 +74,22 @@ def interleave(stories: list[Story]) -> list[Tick]:
     """Every story's ticks in time order (ties keep story order)."""
     tagged = [(t.ts, i, n, t) for i, s in enumerate(stories) for n, t in enumerate(s.ticks)]
     return [t for *_, t in sorted(tagged, key=lambda x: x[:3])]
+
+
+@contextmanager
+def unbuildable_calendar(name: str, error: Exception) -> Iterator[str]:
+    """An exchange_calendars name, known while the block runs, whose calendar raises
+    `error` when built (as five did on pandas 3)."""
+    hkex = xc.calendar_utils.global_calendar_dispatcher._calendar_factories["XHKG"]
+
+    class Broken(hkex):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            raise error
+
+    xc.register_calendar_type(name, Broken, force=True)
+    known_exchanges.cache_clear()
+    try:
+        yield name
+    finally:
+        xc.deregister_calendar(name)
+        known_exchanges.cache_clear()

@@ -11,9 +11,9 @@ import exchange_calendars as xc
 import pytest
 
 from schemas.errors import ConfigError
-from schemas.instruments import known_exchanges
 from schemas.settings import Settings
 from streams import app
+from tests.market_data import unbuildable_calendar
 
 
 def instruments(tmp_path: Path, exchange: str) -> Settings:
@@ -24,19 +24,8 @@ def instruments(tmp_path: Path, exchange: str) -> Settings:
 
 @pytest.fixture
 def broken_exchange() -> Iterator[str]:
-    hkex = xc.calendar_utils.global_calendar_dispatcher._calendar_factories["XHKG"]
-
-    class Broken(hkex):  # type: ignore[misc,valid-type]
-        name = "XBROKEN-LOAD"
-
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            raise ValueError("Special dates overlap")
-
-    xc.register_calendar_type("XBROKEN-LOAD", Broken, force=True)
-    known_exchanges.cache_clear()
-    yield "XBROKEN-LOAD"
-    xc.deregister_calendar("XBROKEN-LOAD")
-    known_exchanges.cache_clear()
+    with unbuildable_calendar("XBROKEN-LOAD", ValueError("Special dates overlap")) as name:
+        yield name
 
 
 def test_a_calendar_that_ends_soon_is_a_warning_at_start_up(

@@ -19,6 +19,7 @@ from alerts.sessions import (
     get_calendar,
     known_exchanges,
 )
+from tests.market_data import unbuildable_calendar
 
 HKT = ZoneInfo("Asia/Hong_Kong")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -163,20 +164,9 @@ def test_every_calendar_of_exchange_calendars_builds(name: str) -> None:
 
 
 def test_a_calendar_exchange_calendars_cannot_build_is_one_clear_error() -> None:
-    hkex = xc.calendar_utils.global_calendar_dispatcher._calendar_factories["XHKG"]
-
-    class Broken(hkex):  # type: ignore[misc,valid-type]
-        name = "XBROKEN-TEST"
-
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            raise NotImplementedError("implemented by subclasses")
-
-    xc.register_calendar_type("XBROKEN-TEST", Broken, force=True)
-    try:
-        with pytest.raises(CalendarBuildError) as raised:
-            get_calendar("XBROKEN-TEST")
-    finally:
-        xc.deregister_calendar("XBROKEN-TEST")
+    error = NotImplementedError("implemented by subclasses")
+    with unbuildable_calendar("XBROKEN-TEST", error), pytest.raises(CalendarBuildError) as raised:
+        get_calendar("XBROKEN-TEST")
     assert str(raised.value) == (
         f"exchange_calendars {xc.__version__} cannot build the XBROKEN-TEST calendar "
         "(NotImplementedError: implemented by subclasses)"
