@@ -60,34 +60,32 @@ def test_seed_reports_what_it_stored_and_a_second_run_stores_nothing(
     assert second.stdout.startswith("seeded 0 closes of 2 instruments (6 already known")
 
 
-def test_a_malformed_line_is_one_line_naming_file_and_line(
-    tmp_path: Path, env: dict[str, str]
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        # A malformed line: the file and the line.
+        (
+            "date,symbol,close\n2024-06-03,0700.HK,500\n2024-06-04,0700.HK,-1\n",
+            ":3: close: Input should be greater than 0 (got '-1')",
+        ),
+        # A symbol not in the instruments file.
+        (
+            "2024-06-03,0700.HK,500\n2024-06-03,BABA,80\n",
+            ": BABA is not in the instruments file",
+        ),
+    ],
+)
+def test_a_bad_history_file_is_one_line_naming_the_file(
+    tmp_path: Path, env: dict[str, str], content: str, problem: str
 ) -> None:
     history = tmp_path / "history.csv"
-    history.write_text("date,symbol,close\n2024-06-03,0700.HK,500\n2024-06-04,0700.HK,-1\n")
+    history.write_text(content)
 
     done = run(["seed", str(history)], env)
 
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines() == [
-        f"tickwatch seed: error: {history}:3: close: Input should be greater than 0 (got '-1')"
-    ]
-
-
-def test_a_symbol_not_in_the_instruments_file_is_one_line(
-    tmp_path: Path, env: dict[str, str]
-) -> None:
-    history = tmp_path / "history.csv"
-    history.write_text("2024-06-03,0700.HK,500\n2024-06-03,BABA,80\n")
-
-    done = run(["seed", str(history)], env)
-
-    assert done.returncode == 2
-    assert "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines() == [
-        f"tickwatch seed: error: {history}: BABA is not in the instruments file"
-    ]
+    assert done.stderr.strip().splitlines() == [f"tickwatch seed: error: {history}{problem}"]
 
 
 def test_an_unreachable_redis_is_one_line_without_traceback(
