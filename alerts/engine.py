@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -17,7 +17,7 @@ import orjson
 
 from alerts.catalog import Market
 from alerts.clock import SessionClock
-from alerts.delivery.kafka import KafkaPublisher, Record, alert_ids_from
+from alerts.delivery.kafka import GroupOffsets, KafkaPublisher, Record, alert_ids_from
 from alerts.forwarding import Forwarding
 from alerts.market import InstrumentState, Step, apply_tick, close_session
 from alerts.messages import Incoming, Rejected, Routed, SessionEndAt, TickAt, route
@@ -25,6 +25,7 @@ from alerts.state import (
     Change,
     Delivered,
     StaleStateError,
+    StateLostError,
     StateStore,
     Versioned,
     outbox_entry,
@@ -40,11 +41,18 @@ _MAX_ATTEMPTS = 5
 
 @dataclass
 class BatchResult:
+    """What became of a batch's ticks (and session ends), each counted once."""
+
     applied: int = 0
     duplicates: int = 0
+    held: int = 0  # not applied: their partition's state vanished from Redis
     ignored: dict[str, int] = field(default_factory=dict)
-    rejected: int = 0
+    rejected_by: dict[str, int] = field(default_factory=dict)  # dead-lettered, by reason
     alerts: list[Alert] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.rejected_by.values())
 
     def count(self, reason: str) -> None:
         self.ignored[reason] = self.ignored.get(reason, 0) + 1
@@ -62,12 +70,20 @@ class Engine:
     """Owns the market state of the partitions this worker holds, cached in memory."""
 
     def __init__(
-        self, store: StateStore, publisher: KafkaPublisher, market: Market, topics: Topics
+        self,
+        store: StateStore,
+        publisher: KafkaPublisher,
+        market: Market,
+        topics: Topics,
+        offsets: GroupOffsets | None = None,
     ) -> None:
         self._store = store
         self._publisher = publisher
         self._market = market
         self._topics = topics
+        self._offsets = offsets  # None: the group is taken to be new on every partition
+        self._epochs: dict[int, str] = {}  # each owned partition's state epoch in Redis
+        self.lost: set[int] = set()  # partitions whose state vanished: held, not applied
         self._cache: dict[str, Versioned] = {}
         self._members: dict[int, set[str]] = {}
         self._unregistered: dict[tuple[str, int], set[str]] = {}
@@ -83,22 +99,17 @@ class Engine:
         self._cache.clear()
         self._members.clear()
         self._clock.forget()
+        self._epochs.clear()
+        self.lost.clear()
 
     async def process(self, batch: Sequence[Incoming]) -> BatchResult:
         result = BatchResult()
-        counters = self._store.counters
-        now_ms = int(time.time() * 1000)
-        counters.first_ms = counters.first_ms or now_ms
-        counters.messages += len(batch)
         routed = [item for message in batch for item in route(message, self._market)]
         rejected = [r for r in routed if isinstance(r, Rejected)]
-        result.rejected = len(rejected)
+        result.rejected_by = dict(Counter(r.reason for r in rejected))
         accepted = [r for r in routed if not isinstance(r, Rejected)]
         await self._warm_up({r.message.partition for r in accepted})
-        counters.ticks += sum(1 for r in accepted if isinstance(r, TickAt)) + len(rejected)
-        counters.last_ms = int(time.time() * 1000)
         changes, forwards = await self._apply(accepted, result)
-        counters.alerts += len(result.alerts)
         await self._publish(changes)
         # Prices for the index agent: after the alerts, and again on redelivery, so that
         # a crash before this line is repaired by the replay (the agent dedupes).
@@ -118,20 +129,66 @@ class Engine:
 
     async def _warm_up(self, partitions: set[int]) -> None:
         """Load every instrument of newly owned partitions; publish what a crash left."""
-        new = sorted(partitions - self._members.keys())
+        new = sorted(partitions - self._members.keys() - self.lost)
         if not new:
             return
         members: set[str] = set()
         for partition in new:
             self._members[partition] = await self._store.members(self._topics.ticks, partition)
+        await self._check_epochs(new)
+        for partition in new:
+            if partition in self.lost:
+                del self._members[partition]
+                continue
             members |= self._members[partition]
         loaded = await self._store.load(members - self._cache.keys(), with_outboxes=True)
         self._cache.update(loaded.states)
         for partition in new:
-            for symbol in self._members[partition]:
+            for symbol in self._members.get(partition, ()):
                 self._expect_close(partition, self._cache[symbol].state)
         if loaded.outboxes:
             await self._recover(loaded.outboxes)
+
+    async def _check_epochs(self, partitions: Sequence[int]) -> None:
+        """Learn each partition's state epoch; start one where the group is new to the
+        partition (or state predates epochs); else the state this worker's committed
+        offsets stand on is gone, and the partition is held."""
+        topic = self._topics.ticks
+        epochs = await self._store.epochs(topic, partitions)
+        committed: dict[int, int | None] = {}
+        if self._offsets is not None and any(e is None for e in epochs.values()):
+            committed = await asyncio.to_thread(self._offsets.committed, topic, partitions)
+        for partition in partitions:
+            epoch = epochs[partition]
+            known = committed.get(partition)
+            if epoch is None and known is not None and not self._members[partition]:
+                self._lose(partition, f"the group's committed offset is {known}")
+                continue
+            if epoch is None:
+                epoch = await self._store.start_epoch(topic, partition)
+            self._epochs[partition] = epoch
+
+    async def _recheck_epochs(self) -> None:
+        """After a commit refused for a changed epoch: hold every partition whose epoch
+        Redis no longer has, and forget what was cached."""
+        found = await self._store.epochs(self._topics.ticks, sorted(self._epochs))
+        for partition, epoch in found.items():
+            if epoch != self._epochs[partition]:
+                self._lose(partition, "its epoch vanished while this worker ran")
+        self._cache.clear()
+
+    def _lose(self, partition: int, evidence: str) -> None:
+        self.lost.add(partition)
+        self._epochs.pop(partition, None)
+        self._members.pop(partition, None)
+        log.error(
+            "%s[%d]: the market state in Redis for this partition is gone (%s): Redis was "
+            "flushed, restarted without persistence, or failed over to an empty replica. "
+            "Its ticks are held, not applied, so that no alert is raised from empty state. "
+            "To recover, stop the workers, seed the daily history (tickwatch seed), and "
+            "replay the ticks since under a new TICKWATCH_APP_ID (README: Lost state).",
+            self._topics.ticks, partition, evidence,
+        )  # fmt: skip
 
     async def _recover(self, outboxes: dict[str, list[bytes]]) -> None:
         entries = [(s, e) for s, found in outboxes.items() for e in found]
@@ -162,17 +219,29 @@ class Engine:
         )
 
     async def _apply(
-        self, routed: Sequence[Routed], result: BatchResult
+        self, batch: Sequence[Routed], result: BatchResult
     ) -> tuple[list[Change], list[Record]]:
-        for _ in range(_MAX_ATTEMPTS):
+        for _ in range(_MAX_ATTEMPTS + len(self._epochs)):
+            routed = [r for r in batch if r.message.partition not in self.lost]
             symbols = {r.tick.symbol for r in routed if isinstance(r, TickAt)}
             loaded = await self._store.load(symbols - self._cache.keys())
             self._cache.update(loaded.states)
             attempt = BatchResult()
             clock = self._clock.snapshot()
             changes, forwards = self._step_all(routed, attempt)
+            partitions = {r.message.partition for r in routed}
+            epochs = {(self._topics.ticks, p): self._epochs[p] for p in partitions}
             try:
-                await self._store.commit(changes, self._delivered, self._unregistered)
+                await self._store.commit(changes, self._delivered, self._unregistered, epochs)
+            except StateLostError:
+                self._clock.restore(clock)
+                await self._recheck_epochs()
+                self._unregistered = {
+                    key: symbols
+                    for key, symbols in self._unregistered.items()
+                    if key[1] not in self.lost
+                }
+                continue
             except StaleStateError as stale:
                 log.info("%s; reloading the batch's state", stale)
                 self._clock.restore(clock)
@@ -186,6 +255,7 @@ class Engine:
                 self._cache[change.symbol] = Versioned(change.expected_version + 1, change.state)
             result.applied += attempt.applied
             result.duplicates += attempt.duplicates
+            result.held += len(batch) - len(routed)
             for reason, count in attempt.ignored.items():
                 result.ignored[reason] = result.ignored.get(reason, 0) + count
             result.alerts += attempt.alerts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -12,31 +13,38 @@ from redis.exceptions import NoScriptError
 from alerts.history import History
 from alerts.market import InstrumentState
 
-# Check every instrument's version first, then write them all: a stale owner (a
-# worker that lost its partitions in a rebalance) changes nothing. Each instrument's
-# alerts enter its outbox in the same step as its state, so a crash after this
-# script never loses an alert, and before it never half-applies a batch. The
-# history field is written only when it changed (once a session).
+# First the epoch of every partition the batch came from: a partition whose epoch is
+# gone lost its state (a flush, a restart without persistence, a failover to an empty
+# replica), and nothing may be built on the emptiness. Then every instrument's version,
+# then write them all: a stale owner (a worker that lost its partitions in a
+# rebalance) changes nothing. Each instrument's alerts enter its outbox in the same
+# step as its state, so a crash after this script never loses an alert, and before it
+# never half-applies a batch. The history field is written only when it changed (once
+# a session).
 _COMMIT = """
-local n = tonumber(ARGV[1])
-local pos = 2
+local e = tonumber(ARGV[1])
+for j = 1, e do
+  if redis.call('GET', KEYS[j]) ~= ARGV[2 + j] then return -j end
+end
+local n = tonumber(ARGV[2])
+local pos = 3 + e
 for i = 1, n do
-  local v = redis.call('HGET', KEYS[2 * i - 1], 'v') or '0'
+  local v = redis.call('HGET', KEYS[e + 2 * i - 1], 'v') or '0'
   if v ~= ARGV[pos] then return i end
   pos = pos + 4 + tonumber(ARGV[pos + 3])
 end
-pos = 2
+pos = 3 + e
 for i = 1, n do
-  local key = KEYS[2 * i - 1]
+  local key = KEYS[e + 2 * i - 1]
   redis.call('HSET', key, 'v', tonumber(ARGV[pos]) + 1, 's', ARGV[pos + 1])
   if ARGV[pos + 2] ~= '' then redis.call('HSET', key, 'h', ARGV[pos + 2]) end
   local count = tonumber(ARGV[pos + 3])
   if count > 0 then
-    redis.call('RPUSH', KEYS[2 * i], unpack(ARGV, pos + 4, pos + 3 + count))
+    redis.call('RPUSH', KEYS[e + 2 * i], unpack(ARGV, pos + 4, pos + 3 + count))
   end
   pos = pos + 4 + count
 end
-for k = 2 * n + 1, #KEYS do
+for k = e + 2 * n + 1, #KEYS do
   redis.call('LREM', KEYS[k], 1, ARGV[pos])
   pos = pos + 1
 end
@@ -81,18 +89,18 @@ class Loaded:
 
 @dataclass
 class Counters:
-    """What a worker has done, for the benchmark and (later) metrics."""
+    """The store's own count of Redis round trips (the worker's counts read it)."""
 
-    messages: int = 0
-    ticks: int = 0
-    alerts: int = 0
     redis_roundtrips: int = 0
-    first_ms: int = 0
-    last_ms: int = 0
 
-    def as_args(self) -> list[str | int]:
-        """HSET arguments: name, value, name, value, ..."""
-        return [item for name, value in self.__dict__.items() for item in (name, int(value))]
+
+class StateLostError(Exception):
+    """A partition's state epoch is no longer in Redis: its state vanished."""
+
+    def __init__(self, topic: str, partition: int) -> None:
+        super().__init__(f"the state epoch of {topic}[{partition}] is gone from Redis")
+        self.topic = topic
+        self.partition = partition
 
 
 class StaleStateError(Exception):
@@ -131,7 +139,6 @@ class StateStore:
         self._prefix = prefix
         self._commit_sha: str | None = None
         self.counters = counters or Counters()
-        self.stats_key: str | None = None  # where commits also record the counters
 
     def state_key(self, symbol: str) -> str:
         return f"{self._prefix}:{{{symbol}}}:state"
@@ -141,6 +148,30 @@ class StateStore:
 
     def members_key(self, topic: str, partition: int) -> str:
         return f"{self._prefix}:members:{{{topic}:{partition}}}"
+
+    def epoch_key(self, topic: str, partition: int) -> str:
+        return f"{self._prefix}:epoch:{{{topic}:{partition}}}"
+
+    async def epochs(self, topic: str, partitions: Sequence[int]) -> dict[int, str | None]:
+        """Each partition's state epoch; None where Redis has none."""
+        if not partitions:
+            return {}
+        self.counters.redis_roundtrips += 1
+        found = await self._redis.mget([self.epoch_key(topic, p) for p in partitions])
+        return {
+            p: (e.decode() if isinstance(e, bytes) else e)
+            for p, e in zip(partitions, found, strict=True)
+        }
+
+    async def start_epoch(self, topic: str, partition: int) -> str:
+        """The partition's epoch, made now unless another worker made one first."""
+        key = self.epoch_key(topic, partition)
+        self.counters.redis_roundtrips += 1
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(key, uuid.uuid4().hex, nx=True)
+            pipe.get(key)
+            _, epoch = await pipe.execute()
+        return epoch.decode() if isinstance(epoch, bytes) else str(epoch)
 
     async def members(self, topic: str, partition: int) -> set[str]:
         """Every instrument ever seen on this partition of the ticks topic."""
@@ -180,16 +211,21 @@ class StateStore:
         changes: Sequence[Change],
         delivered: Sequence[Delivered],
         new_members: dict[tuple[str, int], set[str]] | None = None,
+        epochs: Mapping[tuple[str, int], str] | None = None,
     ) -> None:
         """Write every change or none, in one round trip; drop delivered outbox entries.
 
-        New members are registered before the script runs, so the registry of a
-        partition is never missing an instrument whose state exists.
+        Nothing is written, and StateLostError raised, when one of `epochs` (topic and
+        partition: epoch) is no longer in Redis. New members are registered before the
+        script runs, so the registry of a partition is never missing an instrument
+        whose state exists.
         """
         if not changes and not delivered and not new_members:
             return
-        keys: list[str] = []
-        args: list[bytes | int | str] = [len(changes)]
+        checked = sorted((epochs or {}).items())
+        keys: list[str] = [self.epoch_key(topic, p) for (topic, p), _ in checked]
+        args: list[bytes | int | str] = [len(checked), len(changes)]
+        args += [epoch for _, epoch in checked]
         for change in changes:
             keys += [self.state_key(change.symbol), self.outbox_key(change.symbol)]
             args += [str(change.expected_version), orjson.dumps(change.state.hot_json())]
@@ -209,9 +245,6 @@ class StateStore:
                     if symbols:
                         pipe.sadd(self.members_key(topic, partition), *sorted(symbols))
                 pipe.evalsha(self._commit_sha, len(keys), *keys, *args)
-                if self.stats_key is not None:
-                    pipe.execute_command("HSET", self.stats_key, *self.counters.as_args())
-                    pipe.expire(self.stats_key, 86_400)  # a dead worker's counters go
                 try:
                     self.counters.redis_roundtrips += 1
                     results = await pipe.execute()
@@ -221,6 +254,9 @@ class StateStore:
                     self._commit_sha = None
                     if attempt == 2:
                         raise
-        failed = int(results[-1 if self.stats_key is None else -3])
+        failed = int(results[-1])
+        if failed < 0:
+            topic, partition = checked[-failed - 1][0]
+            raise StateLostError(topic, partition)
         if failed:
             raise StaleStateError(changes[failed - 1].symbol)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import faust
+from faust.types import TP
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -17,6 +18,9 @@ from alerts.engine import BatchResult, Engine
 from alerts.index_engine import IndexEngine
 from alerts.messages import Incoming
 from schemas.settings import Settings
+from schemas.ticks import Tick
+from streams.gaps import GapWatch
+from streams.metrics import StatsWriter
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +40,14 @@ class BatchEngine(Protocol[Result]):
 
 @dataclass(frozen=True)
 class Engines:
-    """What the agents of one worker share: the ingest engine and the index engine."""
+    """What the agents of one worker share: the ingest engine and the index engine, the
+    watches for skipped offsets on their topics, and the worker's counts."""
 
     ingest: Engine
     index: IndexEngine
+    ticks_gaps: GapWatch
+    constituents_gaps: GapWatch
+    stats: StatsWriter
 
 
 def _incoming(events: Any) -> list[Incoming]:
@@ -99,38 +107,64 @@ def register(
         for both in started:
             both.ingest.forget()
             both.index.forget()
+            both.ticks_gaps.forget()
+            both.constituents_gaps.forget()
+
+    @app.timer(interval=0.5)  # type: ignore[misc]
+    async def write_stats() -> None:
+        for both in started:
+            await both.stats.maybe_write()
 
     @app.agent(ticks, name="ingest")
     async def ingest(stream: faust.StreamT[bytes]) -> None:
         both = await engines()
         started.append(both)
+        counts = both.stats.counts
         try:
             async for events in stream.take_events(  # type: ignore[attr-defined]
                 settings.batch_max, within=settings.batch_within_s
             ):
-                result = await ingest_batch(both.ingest, _incoming(events))
+                batch = _incoming(events)
+                counts.taken(settings.topic_ticks, batch)
+                counts.lost(await both.ticks_gaps.check(batch))
+                held_before = set(both.ingest.lost)
+                result = await ingest_batch(both.ingest, batch)
                 if result is None:
+                    counts.dead_lettered(batch, "internal_error")
                     continue
+                counts.ingested(batch, result)
+                newly_lost = both.ingest.lost - held_before
+                if newly_lost:  # stop fetching what cannot be applied
+                    app.consumer.pause_partitions(
+                        [TP(settings.topic_ticks, p) for p in sorted(newly_lost)]
+                    )
                 log.info(
-                    "ticks batch of %d: %d applied, %d duplicates, %d rejected, ignored %s, "
-                    "%d alerts",
+                    "ticks batch of %d: %d applied, %d duplicates, %d rejected, %d held, "
+                    "ignored %s, %d alerts",
                     len(events),
                     result.applied,
                     result.duplicates,
                     result.rejected,
+                    result.held,
                     result.ignored or "none",
                     len(result.alerts),
                 )
         finally:
             await both.ingest.close()
+            await both.stats.write()
 
     @app.agent(constituents, name="index")
     async def index(stream: faust.StreamT[bytes]) -> None:
         both = await engines()
+        counts = both.stats.counts
         async for events in stream.take_events(  # type: ignore[attr-defined]
             settings.batch_max, within=settings.batch_within_s
         ):
-            result = await until_done(both.index, _incoming(events), "constituents")
+            batch = _incoming(events)
+            counts.taken(settings.topic_constituents, batch)
+            counts.lost(await both.constituents_gaps.check(batch))
+            result = await until_done(both.index, batch, "constituents")
+            counts.index_ticks += sum(1 for e in result.emitted if isinstance(e, Tick))
             log.info(
                 "constituents batch of %d: %d applied, %d duplicates, %d index messages out",
                 len(events),

@@ -15,7 +15,7 @@ import faust
 from redis.asyncio import Redis
 
 from alerts.catalog import Market
-from alerts.delivery.kafka import KafkaPublisher, high_watermarks
+from alerts.delivery.kafka import GroupOffsets, KafkaPublisher, high_watermarks
 from alerts.engine import Engine, Topics
 from alerts.index_engine import IndexEngine, IndexStore
 from alerts.sessions import CalendarBuildError
@@ -26,7 +26,9 @@ from schemas.instruments import InstrumentsFile, InstrumentSpec, load_instrument
 from schemas.rules import load_rules
 from schemas.settings import Settings
 from streams import agents
+from streams.gaps import GapWatch
 from streams.kafka_client import bound_fetch_wait, rejoin_after_group_errors
+from streams.metrics import StatsWriter, WorkerCounts
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 #: A calendar ending sooner than this is worth a warning at start-up.
@@ -112,10 +114,11 @@ def create_app(settings: Settings) -> faust.App:
                     socket_timeout=30,
                 )
                 await redis.ping()
-                # One set of counters for the worker, kept in Redis with every commit.
                 counters = Counters()
                 store = StateStore(redis, settings.key_prefix, counters)
-                store.stats_key = f"{settings.key_prefix}:stats:{os.getpid()}"
+                stats_key = f"{settings.key_prefix}:stats:{os.getpid()}"
+                stats = StatsWriter(redis, stats_key, WorkerCounts(), counters)
+                offsets = GroupOffsets(settings.kafka_bootstrap, settings.app_id)
                 client_id = f"{settings.app_id}-publisher"
                 publisher = KafkaPublisher(settings.kafka_bootstrap, client_id=client_id)
                 topics = Topics(
@@ -124,7 +127,7 @@ def create_app(settings: Settings) -> faust.App:
                     settings.topic_dlq,
                     settings.topic_constituents,
                 )
-                ingest = Engine(store, publisher, market, topics)
+                ingest = Engine(store, publisher, market, topics, offsets)
                 await ingest.start()
                 # The topic's real partition count: the index agent waits for each.
                 ticks_partitions = len(
@@ -140,7 +143,15 @@ def create_app(settings: Settings) -> faust.App:
                     settings.topic_ticks,
                     ticks_partitions,
                 )
-                built.append(agents.Engines(ingest, index))
+                built.append(
+                    agents.Engines(
+                        ingest,
+                        index,
+                        GapWatch(settings.topic_ticks, offsets),
+                        GapWatch(settings.topic_constituents, offsets),
+                        stats,
+                    )
+                )
             return built[0]
 
     agents.register(app, settings, engines)

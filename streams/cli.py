@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="send ticks as batch messages of up to N ticks (one partition each)",
     )
+    _replay_options(replay)
     replay.add_argument(
         "--close-sessions",
         action="store_true",
@@ -96,7 +97,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--history", type=Path, help="daily history CSV to seed first")
     demo.add_argument("--alerts-out", type=Path, help="also write alerts here as JSON lines")
     demo.add_argument("--keep-running", action="store_true", help="keep running after replay")
+    demo.add_argument(
+        "--skip-bad-lines",
+        action="store_true",
+        help="leave out lines that are not ticks (each reported), instead of stopping",
+    )
     return parser
+
+
+def _replay_options(replay: argparse.ArgumentParser) -> None:
+    replay.add_argument(
+        "--skip-bad-lines",
+        action="store_true",
+        help="leave out lines that are not ticks (each reported), instead of stopping",
+    )
+    replay.add_argument(
+        "--no-pace",
+        action="store_true",
+        help="publish without waiting for the workers' consumer group (TICKWATCH_APP_ID) "
+        "to keep up",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -130,17 +150,23 @@ def _run(args: argparse.Namespace) -> int:
         run_worker(settings)
     elif args.command == "replay":
         from streams.app import load_market
-        from streams.replay import publish_ticks, read_ticks, session_ends
+        from streams.replay import Pace, publish_ticks, read_tick_file, session_ends
 
-        ticks = read_ticks(args.file)
-        ends = session_ends(ticks, load_market(settings)) if args.close_sessions else []
         if args.batch is not None and not 1 <= args.batch <= 10_000:
             raise InputError("--batch: must be between 1 and 10000")
+        tick_file = read_tick_file(args.file, args.skip_bad_lines)
+        for bad in tick_file.bad[:5]:
+            print(f"{args.file}:{bad.line}: skipped: {bad.reason}", file=sys.stderr)
+        ticks = tick_file.ticks
+        ends = session_ends(ticks, load_market(settings)) if args.close_sessions else []
+        pace = None if args.no_pace else Pace(settings.app_id, notice=_note)
         publish_ticks(
-            ticks, settings.kafka_bootstrap, settings.topic_ticks, args.speed, ends, args.batch
-        )
+            ticks, settings.kafka_bootstrap, settings.topic_ticks, args.speed, ends, args.batch,
+            pace,
+        )  # fmt: skip
         closed = "".join(f", then ended {e.exchange} {e.session}" for e in ends)
-        print(f"replayed {len(ticks)} ticks to {settings.topic_ticks}{closed}")
+        skipped = f" ({len(tick_file.bad)} bad lines skipped)" if tick_file.bad else ""
+        print(f"replayed {len(ticks)} ticks to {settings.topic_ticks}{skipped}{closed}")
     elif args.command == "seed":
         from streams.app import DEFAULT_REDIS_URL, check_redis, load_market
         from streams.seed import run_seed
@@ -189,9 +215,24 @@ def _run(args: argparse.Namespace) -> int:
             history=args.history,
             alerts_out=args.alerts_out,
             keep_running=args.keep_running,
+            skip_bad_lines=args.skip_bad_lines,
         )
-        run_demo(settings, options)
+        outcome = run_demo(settings, options).outcome
+        if outcome.lost:
+            print(
+                f"tickwatch demo: {outcome.lost} tick(s) were lost; see the summary above",
+                file=sys.stderr,
+            )
+            return LOST
     return 0
+
+
+#: Exit code of a demo that ran but lost ticks (2 is a mistake in the input).
+LOST = 3
+
+
+def _note(text: str) -> None:
+    print(f"replay: {text}", file=sys.stderr)
 
 
 if __name__ == "__main__":

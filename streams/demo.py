@@ -22,11 +22,15 @@ from schemas.settings import Settings
 from streams.app import load_market
 from streams.broker import spawn_broker
 from streams.children import stop_child
+from streams.metrics import summed
 from streams.redis_server import embedded_redis
-from streams.replay import publish_ticks, read_ticks, session_ends
+from streams.replay import Pace, publish_ticks, read_tick_file, session_ends
 from streams.seed import run_seed
 from streams.tail import AlertReader, format_alert
 from streams.topics import topic_specs
+
+#: Bad lines of a tick file shown one by one before the total.
+_SHOWN_BAD_LINES = 5
 
 
 class DemoError(TickwatchError):
@@ -39,7 +43,66 @@ class DemoOptions:
     history: Path | None = None
     alerts_out: Path | None = None
     keep_running: bool = False
-    timeout_s: float = 180.0
+    skip_bad_lines: bool = False
+    timeout_s: float = 180.0  # without progress: the clock restarts while ticks are applied
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the worker did with the replay, from its own counts."""
+
+    published: int  # ticks of the file, plus index levels the worker computed
+    counts: dict[str, int]
+
+    @property
+    def accounted(self) -> int:
+        """Ticks the worker took and settled: applied, ignored, dead-lettered or held.
+        (Redeliveries are not counted again.)"""
+        ignored = self.labelled("ignored")
+        rejected = self.labelled("dead_letters")
+        return (
+            self.counts.get("applied", 0)
+            + sum(ignored.values())
+            + sum(rejected.values())
+            + self.counts.get("held", 0)
+        )
+
+    @property
+    def lost(self) -> int:
+        """Ticks that never reached the worker, or that it could not apply."""
+        return max(0, self.published - self.accounted) + self.counts.get("held", 0)
+
+    def labelled(self, name: str) -> dict[str, int]:
+        prefix = f"{name}:"
+        return {
+            k.removeprefix(prefix): v
+            for k, v in sorted(self.counts.items())
+            if k.startswith(prefix) and v
+        }
+
+    def lines(self) -> list[str]:
+        def listed(name: str) -> str:
+            found = self.labelled(name)
+            total = sum(found.values())
+            return f"{total}" + (" (" + ", ".join(f"{k} {v}" for k, v in found.items()) + ")"
+                                 if found else "")  # fmt: skip
+
+        gaps = sum(self.labelled("lost").values())
+        return [
+            f"{self.published} ticks published, {self.counts.get('index_ticks', 0)} of them "
+            "index levels the worker computed",
+            f"worker: {self.counts.get('applied', 0)} applied, {listed('ignored')} ignored, "
+            f"{listed('dead_letters')} dead-lettered, {self.counts.get('held', 0)} held "
+            f"(state lost), {self.counts.get('duplicates', 0)} redeliveries ignored",
+            f"lost: {self.lost} ticks; {gaps} messages skipped where Kafka had deleted them",
+            f"alerts: {listed('alerts')}",
+        ]
+
+
+@dataclass
+class DemoResult:
+    alerts: list[Alert]
+    outcome: Outcome
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -96,9 +159,15 @@ def backlog(settings: Settings, ends: dict[int, int]) -> dict[tuple[str, int], i
 
 def run_demo(
     settings: Settings, options: DemoOptions, emit: Callable[[str], None] = print
-) -> list[Alert]:
-    """Play the tick file through the real pipeline; return the alerts it raised."""
-    ticks = read_ticks(options.ticks)
+) -> DemoResult:
+    """Play the tick file through the real pipeline; return the alerts it raised and
+    what the worker did, by its own counts."""
+    tick_file = read_tick_file(options.ticks, options.skip_bad_lines)
+    ticks = tick_file.ticks
+    for bad in tick_file.bad[:_SHOWN_BAD_LINES]:
+        emit(f"demo: {options.ticks}:{bad.line}: skipped: {bad.reason}")
+    if tick_file.bad:
+        emit(f"demo: {len(tick_file.bad)} bad line(s) skipped in {options.ticks}")
     market = load_market(settings)
     ends = session_ends(ticks, market)
     with ExitStack() as stack:
@@ -125,13 +194,40 @@ def run_demo(
         worker = stack.enter_context(running_worker(settings, log_path))
         reader = AlertReader(settings.kafka_bootstrap, settings.topic_alerts, True)
         stack.callback(reader.close)
-        offsets = publish_ticks(ticks, settings.kafka_bootstrap, settings.topic_ticks, None, ends)
-        emit(f"demo: replayed {len(ticks)} ticks from {options.ticks}; worker log {log_path}")
-        alerts = _collect(settings, reader, offsets, worker, log_path, options, emit)
-        emit(f"demo: {len(ticks)} ticks processed, {len(alerts)} alert(s)")
+        emit(f"demo: replaying {len(ticks)} ticks from {options.ticks}; worker log {log_path}")
+        pace = Pace(settings.app_id, notice=lambda text: emit(f"demo: {text}"))
+        offsets = publish_ticks(
+            ticks, settings.kafka_bootstrap, settings.topic_ticks, None, ends, pace=pace
+        )
+        alerts, counts = _collect(settings, reader, offsets, worker, log_path, options, emit)
+        outcome = Outcome(len(ticks) + counts.get("index_ticks", 0), counts)
+        for line in outcome.lines():
+            emit(f"demo: {line}")
         while options.keep_running and worker.poll() is None:
             alerts += _show(reader, options, emit)
-        return alerts
+        return DemoResult(alerts, outcome)
+
+
+def worker_counts(url: str, prefix: str) -> dict[str, int]:
+    """Every worker's counts under this prefix, summed (see streams.metrics)."""
+    client = Redis.from_url(url)
+    try:
+        found = []
+        for key in client.scan_iter(match=f"{prefix}:stats:*"):
+            raw: dict[bytes, bytes] = client.hgetall(key)  # type: ignore[assignment]
+            found.append({k.decode(): int(v) for k, v in raw.items()})
+        return summed(found)
+    finally:
+        client.close()
+
+
+def _counted_to(counts: dict[str, int], highs: dict[tuple[str, int], int]) -> bool:
+    """Whether the counts include every message up to these high watermarks."""
+    return all(
+        counts.get(f"next:{topic}:{partition}", 0) >= high
+        for (topic, partition), high in highs.items()
+        if high > 0
+    )
 
 
 def _collect(
@@ -142,19 +238,28 @@ def _collect(
     log_path: Path,
     options: DemoOptions,
     emit: Callable[[str], None],
-) -> list[Alert]:
+) -> tuple[list[Alert], dict[str, int]]:
+    """The alerts, and the worker's counts, once it has settled every message."""
+    assert settings.redis_url is not None
     alerts: list[Alert] = []
     deadline = time.monotonic() + options.timeout_s
     done = False
     last: dict[tuple[str, int], int] | None = None
+    progress: dict[str, int] = {}
     while True:
         alerts += _show(reader, options, emit)
         if worker.poll() is not None:
             raise DemoError(f"the worker exited with code {worker.returncode}; see {log_path}")
+        counts = worker_counts(settings.redis_url, settings.key_prefix)
+        if counts.get("ticks") != progress.get("ticks"):
+            deadline = time.monotonic() + options.timeout_s
+            progress = counts
         if time.monotonic() > deadline:
-            raise DemoError(f"ticks not processed within {options.timeout_s:.0f}s; see {log_path}")
-        if done and reader.at_end():
-            return alerts
+            raise DemoError(
+                f"no progress for {options.timeout_s:.0f}s, ticks left unprocessed; see {log_path}"
+            )
+        if done and last is not None and reader.at_end() and _counted_to(counts, last):
+            return alerts, counts
         seen = backlog(settings, ends)
         done = seen is not None and seen == last
         last = seen

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from confluent_kafka import KafkaException, Producer
 from pydantic import ValidationError
 
 from alerts.catalog import Market
+from alerts.delivery.kafka import DeliveryError, GroupOffsets
 from schemas.errors import InputError, describe
 from schemas.ticks import SessionEnd, Tick, TickBatch
 from streams.partitioner import partition_of
@@ -20,49 +23,76 @@ from streams.partitioner import partition_of
 CSV_FIELDS = ("ts", "symbol", "price", "volume", "seq")
 
 
+@dataclass(frozen=True)
+class BadLine:
+    """A line of a tick file that is not a tick, and why."""
+
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class TickFile:
+    ticks: list[Tick]
+    bad: list[BadLine]
+
+
 def read_ticks(path: Path) -> list[Tick]:
     """Every tick of the file, or InputError naming the first bad line."""
+    return read_tick_file(path).ticks
+
+
+def read_tick_file(path: Path, skip_bad: bool = False) -> TickFile:
+    """The file's ticks. A bad line is InputError naming file and line, or, with
+    `skip_bad`, is left out and listed with its reason."""
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    rows = _jsonl_rows(path) if path.suffix in (".jsonl", ".ndjson") else _csv_rows(path)
-    ticks = []
-    for line, row in rows:
-        try:
-            ticks.append(Tick.model_validate(row))
-        except ValidationError as error:
-            raise InputError(f"{path}:{line}: {describe(error)}") from None
-    return ticks
-
-
-def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        for line, cells in enumerate(csv.reader(handle), start=1):
-            if not cells or cells[0].startswith("#"):
-                continue
-            if line == 1 and cells[0].strip().lower() == "ts":
-                continue
-            if not 3 <= len(cells) <= len(CSV_FIELDS):
-                raise InputError(
-                    f"{path}:{line}: expected ts,symbol,price[,volume,seq], got {len(cells)} fields"
-                )
-            row: dict[str, object] = {
-                k: v.strip() for k, v in zip(CSV_FIELDS, cells, strict=False) if v.strip()
-            }
-            yield line, row
-
-
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
+    jsonl = path.suffix in (".jsonl", ".ndjson")
+    ticks: list[Tick] = []
+    bad: list[BadLine] = []
     with path.open("rb") as handle:
         for line, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
             try:
-                row = orjson.loads(raw)
-            except orjson.JSONDecodeError as error:
-                raise InputError(f"{path}:{line}: not JSON ({error})") from None
-            if not isinstance(row, dict):
-                raise InputError(f"{path}:{line}: expected a JSON object")
-            yield line, row
+                row = _json_row(raw) if jsonl else _csv_row(raw, line)
+                if row is not None:
+                    ticks.append(Tick.model_validate(row))
+            except (_BadRow, ValidationError) as error:
+                reason = describe(error) if isinstance(error, ValidationError) else str(error)
+                if not skip_bad:
+                    raise InputError(f"{path}:{line}: {reason}") from None
+                bad.append(BadLine(line, reason))
+    return TickFile(ticks, bad)
+
+
+class _BadRow(ValueError):
+    """A line that is not a tick, before validation."""
+
+
+def _csv_row(raw: bytes, line: int) -> dict[str, object] | None:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _BadRow("not UTF-8 text") from None
+    cells = next(csv.reader([text]), [])
+    if not cells or cells[0].startswith("#") or not "".join(cells).strip():
+        return None
+    if line == 1 and cells[0].strip().lower() == "ts":
+        return None
+    if not 3 <= len(cells) <= len(CSV_FIELDS):
+        raise _BadRow(f"expected ts,symbol,price[,volume,seq], got {len(cells)} fields")
+    return {k: v.strip() for k, v in zip(CSV_FIELDS, cells, strict=False) if v.strip()}
+
+
+def _json_row(raw: bytes) -> dict[str, object] | None:
+    if not raw.strip():
+        return None
+    try:
+        row = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise _BadRow(f"not JSON ({error})") from None
+    if not isinstance(row, dict):
+        raise _BadRow("expected a JSON object")
+    return row
 
 
 def encode(tick: Tick) -> bytes:
@@ -92,6 +122,7 @@ def publish_ticks(
     speed: float | None = None,
     ends: Sequence[SessionEnd] = (),
     batch: int | None = None,
+    pace: Pace | None = None,
 ) -> dict[int, int]:
     """Publish in file order; return the next offset of each partition written to.
 
@@ -99,9 +130,10 @@ def publish_ticks(
     as fast as they happened); without, as fast as Kafka takes them. With `batch`,
     consecutive ticks bound for the same partition travel as one message of up to
     that many ticks. Each of `ends` is then published to every partition, as a feed
-    does at the close.
+    does at the close. With `pace`, no partition gets further ahead of the consumer
+    group than it allows.
     """
-    out = _Publisher(bootstrap, topic)
+    out = _Publisher(bootstrap, topic, pace)
     start_wall = time.monotonic()
     first_ts = ticks[0].ts if ticks else None
     pending: dict[int, list[Tick]] = {}
@@ -130,10 +162,79 @@ def publish_ticks(
     return out.finish()
 
 
+@dataclass(frozen=True)
+class Pace:
+    """Hold publishing while a consumer group has more than `max_bytes` unread on a
+    partition. Kafka deletes by time or size whether or not anyone read a message, and
+    the embedded broker keeps only about 5 MB per partition: a replay far ahead of
+    the workers would lose its oldest ticks."""
+
+    group: str
+    max_bytes: int = 2_000_000
+    #: Told, every `notice_s` of waiting, how far behind the group is.
+    notice: Callable[[str], None] | None = None
+    notice_s: float = 10.0
+
+
+class _Pacer:
+    """Counts what each partition holds beyond the group's committed offset."""
+
+    def __init__(self, bootstrap: str, topic: str, pace: Pace) -> None:
+        self.topic = topic
+        self.pace = pace
+        self._offsets = GroupOffsets(bootstrap, pace.group)
+        self._sizes: dict[int, deque[tuple[int, int]]] = {}  # partition: (offset, bytes)
+        self._ahead: dict[int, int] = {}  # partition: bytes sent and not read by the group
+        self._read_to: dict[int, int] = {}
+
+    def sent(self, partition: int, size: int) -> None:
+        self._ahead[partition] = self._ahead.get(partition, 0) + size
+
+    def delivered(self, partition: int, offset: int, size: int) -> None:
+        self._sizes.setdefault(partition, deque()).append((offset, size))
+
+    def ahead(self, partition: int) -> int:
+        """Bytes on (or on their way to) the partition that the group has not read."""
+        read_to = self._read_to.get(partition, 0)
+        sizes = self._sizes.get(partition)
+        while sizes and sizes[0][0] < read_to:
+            self._ahead[partition] -= sizes.popleft()[1]
+        return self._ahead.get(partition, 0)
+
+    def wait(self, partition: int, flush: Callable[[], object]) -> None:
+        """Return once the group is close enough behind on this partition."""
+        if self.ahead(partition) <= self.pace.max_bytes:
+            return
+        flush()
+        started = noticed = time.monotonic()
+        while self._refresh(partition) > self.pace.max_bytes:
+            if self.pace.notice and time.monotonic() - noticed >= self.pace.notice_s:
+                noticed = time.monotonic()
+                self.pace.notice(
+                    f"waiting {noticed - started:.0f}s for consumer group {self.pace.group} "
+                    f"to read {self.topic}[{partition}] "
+                    f"({self.ahead(partition):,} bytes unread; --no-pace publishes regardless)"
+                )
+            time.sleep(0.2)
+
+    def _refresh(self, partition: int) -> int:
+        try:
+            committed = self._offsets.committed(self.topic, [partition])[partition]
+            if committed is None:  # the group has read nothing yet: it starts at log start
+                committed = self._offsets.log_start(self.topic, partition)
+        except DeliveryError as error:
+            raise InputError(f"cannot pace the replay: {error}") from None
+        self._read_to[partition] = committed
+        return self.ahead(partition)
+
+    def close(self) -> None:
+        self._offsets.close()
+
+
 class _Publisher:
     """A producer with Java's partitioner, counting where each message landed."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, pace: Pace | None = None) -> None:
         self.topic = topic
         self.producer = Producer(
             {
@@ -157,6 +258,7 @@ class _Publisher:
         self.partitions = len(metadata.partitions)
         self.next_offsets: dict[int, int] = {}
         self.failures: list[str] = []
+        self._pacer = _Pacer(bootstrap, topic, pace) if pace is not None else None
 
     def _delivered(self, err: object, msg: object) -> None:
         if err is not None:
@@ -164,8 +266,15 @@ class _Publisher:
             return
         partition, offset = msg.partition(), msg.offset()  # type: ignore[attr-defined]
         self.next_offsets[partition] = max(self.next_offsets.get(partition, 0), offset + 1)
+        if self._pacer is not None:
+            self._pacer.delivered(partition, offset, _size(msg))
 
     def send(self, key: bytes | None, value: bytes, partition: int | None = None) -> None:
+        if self._pacer is not None:
+            if partition is None:
+                partition = partition_of(key or b"", self.partitions)
+            self._pacer.wait(partition, self.producer.flush)
+            self._pacer.sent(partition, len(key or b"") + len(value) + _RECORD_OVERHEAD)
         while True:
             try:
                 if partition is None:
@@ -191,6 +300,17 @@ class _Publisher:
 
     def finish(self) -> dict[int, int]:
         remaining = self.producer.flush(30)
+        if self._pacer is not None:
+            self._pacer.close()
         if self.failures or remaining:
             raise InputError(f"Kafka did not take every tick: {self.failures[:1] or remaining}")
         return self.next_offsets
+
+
+#: Bytes a record takes in Kafka's log beyond its key and value (headers, lengths).
+_RECORD_OVERHEAD = 24
+
+
+def _size(msg: object) -> int:
+    key, value = msg.key(), msg.value()  # type: ignore[attr-defined]
+    return len(key or b"") + len(value or b"") + _RECORD_OVERHEAD

@@ -8,7 +8,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 
 class DeliveryError(Exception):
@@ -205,3 +212,60 @@ def _alert_id(value: bytes | None) -> str:
         return str(orjson.loads(value or b"{}").get("alert_id", ""))
     except orjson.JSONDecodeError:
         return ""
+
+
+class GroupOffsets:
+    """Where a consumer group stands on a topic, as Kafka records it: its committed
+    offsets, and the oldest offset each partition still keeps.
+
+    Blocking calls (run them in a thread); one unsubscribed consumer, made on first use,
+    which reads the group's offsets without joining it.
+    """
+
+    def __init__(self, bootstrap: str, group: str, timeout_s: float = 10.0) -> None:
+        self.bootstrap = bootstrap
+        self.group = group
+        self._timeout_s = timeout_s
+        self._consumer: Consumer | None = None
+        self._lock = threading.Lock()
+
+    def _client(self) -> Consumer:
+        if self._consumer is None:
+            self._consumer = Consumer(
+                {
+                    "bootstrap.servers": self.bootstrap,
+                    "group.id": self.group,
+                    "enable.auto.commit": False,
+                }
+            )
+        return self._consumer
+
+    def committed(self, topic: str, partitions: Sequence[int]) -> dict[int, int | None]:
+        """Each partition's committed offset; None where the group never committed one.
+        DeliveryError when Kafka does not answer."""
+        wanted = [TopicPartition(topic, p) for p in partitions]
+        try:
+            with self._lock:
+                found = self._client().committed(wanted, timeout=self._timeout_s)
+        except KafkaException as error:
+            raise DeliveryError(f"committed offsets of {self.group}: {error}") from None
+        return {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in found}
+
+    def log_start(self, topic: str, partition: int) -> int:
+        """The oldest offset Kafka still keeps on this partition (DeliveryError when Kafka
+        does not answer)."""
+        tp = TopicPartition(topic, partition)
+        try:
+            with self._lock:
+                low, _ = self._client().get_watermark_offsets(
+                    tp, timeout=self._timeout_s, cached=False
+                )
+        except KafkaException as error:
+            raise DeliveryError(f"log start of {topic}[{partition}]: {error}") from None
+        return int(low)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._consumer is not None:
+                self._consumer.close()
+                self._consumer = None

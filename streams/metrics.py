@@ -1,0 +1,139 @@
+"""What a worker has done, counted once per batch outcome, and where those counts go.
+
+The agents record each batch's outcome here (never inside the state commit); a writer
+copies the counts to a Redis hash, `{prefix}:stats:{pid}`, which `tickwatch demo`
+sums into its summary and `tickwatch bench` reads. Prometheus will read the same
+object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from alerts.engine import BatchResult
+from alerts.messages import Incoming
+from alerts.state import Counters
+from streams.gaps import Gap
+
+
+@dataclass
+class WorkerCounts:
+    """Totals since the worker started. Counts by label are kept as `name:label` fields."""
+
+    messages: int = 0  # ticks topic messages taken
+    ticks: int = 0  # ticks and session ends in them (a batch message holds many)
+    applied: int = 0
+    duplicates: int = 0
+    held: int = 0  # not applied: the partition's state vanished from Redis
+    alerts: int = 0
+    index_ticks: int = 0  # index levels the index agent published to the ticks topic
+    first_ms: int = 0
+    last_ms: int = 0
+    labelled: Counter[str] = field(default_factory=Counter)
+    next_offsets: dict[str, int] = field(default_factory=dict)  # "topic:partition"
+
+    def taken(self, topic: str, batch: Sequence[Incoming]) -> None:
+        """A batch of messages was taken from topic: note how far each partition got."""
+        now_ms = int(time.time() * 1000)
+        self.first_ms = self.first_ms or now_ms
+        self.last_ms = now_ms
+        for message in batch:
+            key = f"{topic}:{message.partition}"
+            self.next_offsets[key] = max(self.next_offsets.get(key, 0), message.offset + 1)
+
+    def ingested(self, batch: Sequence[Incoming], result: BatchResult) -> None:
+        self.messages += len(batch)
+        self.ticks += result.applied + result.duplicates + result.held + result.rejected
+        self.ticks += sum(result.ignored.values())
+        self.applied += result.applied
+        self.duplicates += result.duplicates
+        self.held += result.held
+        self.alerts += len(result.alerts)
+        self._add("ignored", result.ignored)
+        self._add("dead_letters", result.rejected_by)
+        self._add("alerts", Counter(alert.kind for alert in result.alerts))
+
+    def dead_lettered(self, batch: Sequence[Incoming], reason: str) -> None:
+        """A whole batch went to the dead-letter topic (internal_error)."""
+        self.messages += len(batch)
+        self.ticks += len(batch)
+        self._add("dead_letters", {reason: len(batch)})
+
+    def lost(self, gaps: Iterable[Gap]) -> None:
+        for gap in gaps:
+            self.labelled[f"lost:{gap.topic}"] += gap.count
+
+    def _add(self, name: str, counts: Mapping[str, int]) -> None:
+        for label, count in counts.items():
+            self.labelled[f"{name}:{label}"] += count
+
+    def fields(self, store: Counters) -> dict[str, int]:
+        """The counts as one flat hash (with the store's Redis round trips)."""
+        totals = ("messages", "ticks", "applied", "duplicates", "held", "alerts")
+        flat = {name: getattr(self, name) for name in (*totals, "index_ticks")}
+        flat.update(first_ms=self.first_ms, last_ms=self.last_ms)
+        flat["redis_roundtrips"] = store.redis_roundtrips
+        flat.update(self.labelled)
+        flat.update({f"next:{key}": offset for key, offset in self.next_offsets.items()})
+        return flat
+
+
+class StatsWriter:
+    """Copies a worker's counts to Redis, at most every `interval_s`, and on demand."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        key: str,
+        counts: WorkerCounts,
+        store: Counters,
+        interval_s: float = 0.5,
+        ttl_s: int = 86_400,
+    ) -> None:
+        self._redis = redis
+        self.key = key
+        self.counts = counts
+        self._store = store
+        self._interval_s = interval_s
+        self._ttl_s = ttl_s  # a dead worker's counts go after a day
+        self._written: dict[str, int] = {}
+        self._at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def maybe_write(self) -> None:
+        if time.monotonic() - self._at >= self._interval_s:
+            await self.write()
+
+    async def write(self) -> None:
+        """Write the counts if they changed since the last write."""
+        async with self._lock:
+            flat = self.counts.fields(self._store)
+            self._at = time.monotonic()
+            # Round trips alone (this write is one) are no reason to write again.
+            if {**flat, "redis_roundtrips": 0} == {**self._written, "redis_roundtrips": 0}:
+                return
+            self._store.redis_roundtrips += 1
+            flat["redis_roundtrips"] = self._store.redis_roundtrips
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hset(self.key, mapping=flat)  # type: ignore[arg-type]
+                pipe.expire(self.key, self._ttl_s)
+                await pipe.execute()
+            self._written = flat
+
+
+def summed(hashes: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """Several workers' counts as one: totals summed, `next:` offsets by maximum."""
+    total: dict[str, int] = {}
+    for counts in hashes:
+        for name, value in counts.items():
+            if name.startswith("next:"):
+                total[name] = max(total.get(name, 0), value)
+            elif name not in ("first_ms", "last_ms"):
+                total[name] = total.get(name, 0) + value
+    return total
