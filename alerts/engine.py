@@ -137,10 +137,7 @@ class Engine:
             self._members[partition] = await self._store.members(self._topics.ticks, partition)
         await self._check_epochs(new)
         for partition in new:
-            if partition in self.lost:
-                del self._members[partition]
-                continue
-            members |= self._members[partition]
+            members |= self._members.get(partition, set())  # none once lost
         loaded = await self._store.load(members - self._cache.keys(), with_outboxes=True)
         self._cache.update(loaded.states)
         for partition in new:
