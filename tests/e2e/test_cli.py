@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -194,3 +195,24 @@ def test_replay_without_kafka_is_one_line() -> None:
     assert done.returncode == 2 and "cannot reach Kafka" in done.stderr
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_demo_replays_a_messy_capture_when_told_to_skip_bad_lines(
+    tmp_path: Path, redis_url: str
+) -> None:
+    ticks = tmp_path / "capture.csv"
+    good = [f"2025-09-17T0{h}:00:00+00:00,BIDU,{100 + h}" for h in range(1, 8)]
+    bad = ["2025-09-17T09:00:00+00:00,BIDU,NaN", "garbage", "2025-09-17T10:00:00,BIDU,1"]
+    ticks.write_text("\n".join([*good[:3], bad[0], *good[3:5], bad[1], bad[2], *good[5:]]))
+
+    stopped = run(["replay", str(ticks)])
+    assert stopped.returncode == 2
+    assert stopped.stderr.count("\n") == 1, stopped.stderr
+    assert stopped.stderr.startswith(f"tickwatch replay: error: {ticks}:4: price")
+
+    done = run(["demo", "--ticks", str(ticks), "--skip-bad-lines"],
+               {"TICKWATCH_REDIS_URL": redis_url})  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert re.findall(r"capture\.csv:(\d+): skipped: ", done.stdout) == ["4", "7", "8"]
+    assert "demo: 3 bad line(s) skipped" in done.stdout
+    assert "demo: worker: 7 applied, 0 ignored, 0 dead-lettered" in done.stdout

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from schemas.errors import InputError
-from streams.replay import read_ticks
+from streams.replay import read_tick_file, read_ticks
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -55,3 +55,19 @@ def test_a_bad_line_is_named_with_file_and_line(
 def test_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         read_ticks(tmp_path / "nope.csv")
+
+
+def test_a_messy_capture_is_read_with_its_bad_lines_listed(tmp_path: Path) -> None:
+    path = tmp_path / "capture.csv"
+    path.write_bytes(
+        b"ts,symbol,price\n1,BIDU,10\n2,BIDU,oops\n\xff\xfe garbage\n3,BIDU\n4,BIDU,11\n"
+    )
+    found = read_tick_file(path, skip_bad=True)
+    assert [t.price for t in found.ticks] == [10.0, 11.0]
+    assert [(b.line, b.reason.split(":")[0].split(" ")[0]) for b in found.bad] == [
+        (3, "price"),
+        (4, "not"),
+        (5, "expected"),
+    ]
+    with pytest.raises(InputError, match=r"capture\.csv:3: price"):
+        read_tick_file(path)
