@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test full lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ test: $(STAMP)
 	$(VENV)/bin/mypy --strict alerts schemas
 	$(VENV)/bin/mypy streams
 	$(VENV)/bin/python -m pytest -q
+
+# The long forms of the long scenarios (a million-tick replay, ...); not run by CI.
+full: $(STAMP)
+	TICKWATCH_FULL=1 $(VENV)/bin/python -m pytest -q tests/e2e/test_large_replay.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
