@@ -23,7 +23,7 @@ test: $(STAMP)
 
 # The long forms of the long scenarios (a million-tick replay, ...); not run by CI.
 full: $(STAMP)
-	TICKWATCH_FULL=1 $(VENV)/bin/python -m pytest -q tests/e2e/test_large_replay.py
+	TICKWATCH_FULL=1 $(VENV)/bin/python -m pytest -q -s tests/e2e/test_large_replay.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import orjson
+import pytest
 
 from schemas.ticks import Tick
 from streams.replay import encode
@@ -22,6 +23,7 @@ from tests.e2e.test_cli import run
 FULL = os.environ.get("TICKWATCH_FULL") == "1"
 TICKS = 1_000_000 if FULL else 100_000
 PARTITIONS = "4" if FULL else "1"
+pytestmark = pytest.mark.timeout(3600 if FULL else 600)
 
 
 def write_ticks(path: Path, count: int, symbols: int = 2_000) -> None:
@@ -52,6 +54,7 @@ def test_a_replay_beyond_the_brokers_log_applies_every_tick(tmp_path: Path, redi
         {"TICKWATCH_REDIS_URL": redis_url, "TICKWATCH_TICKS_PARTITIONS": PARTITIONS},
         timeout=1800 if FULL else 600,
     )
+    print(done.stdout[-700:])  # the summary, for `make full`
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     worker = re.search(r"worker: (\d+) applied, 0 ignored, 0 dead-lettered, 0 held", done.stdout)
     assert worker is not None, done.stdout[-2000:]
