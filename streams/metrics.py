@@ -9,17 +9,21 @@ object.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from alerts.engine import BatchResult
 from alerts.messages import Incoming
 from alerts.state import Counters
 from streams.gaps import Gap
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -120,10 +124,14 @@ class StatsWriter:
                 return
             self._store.redis_roundtrips += 1
             flat["redis_roundtrips"] = self._store.redis_roundtrips
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.hset(self.key, mapping=flat)  # type: ignore[arg-type]
-                pipe.expire(self.key, self._ttl_s)
-                await pipe.execute()
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.hset(self.key, mapping=flat)  # type: ignore[arg-type]
+                    pipe.expire(self.key, self._ttl_s)
+                    await pipe.execute()
+            except RedisError as error:  # the counts stay in memory; written next time
+                log.debug("worker counts not written: %s", error)
+                return
             self._written = flat
 
 
