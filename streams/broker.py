@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.children import stop_child
+from streams.children import spawn, stop_child
 from streams.topics import TopicSpec
 
 
@@ -127,7 +127,7 @@ def spawn_broker(
     for spec in topics:
         args += ["--topic", f"{spec.name}:{spec.partitions}"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, env=env)
+    process = spawn(args, stdout=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + timeout_s
     while not bootstrap_file.exists():
         if process.poll() is not None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from streams.children import stop_child
+from streams.children import spawn, stop_child
 
 
 class RedisServerError(Exception):
@@ -53,7 +53,7 @@ def start_redis_server(
 ) -> subprocess.Popen[bytes]:
     """A redis-server on 127.0.0.1:port, once it answers. Durable: an append-only file
     in folder, so a restart on the same folder finds every write."""
-    process = subprocess.Popen(
+    process = spawn(
         [
             redis_server_binary(),
             "--port",
