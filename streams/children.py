@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
@@ -90,6 +91,15 @@ def spawn_tickwatch(
     env = {**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1"}
     args = [sys.executable, "-m", "streams.cli", *command]
     return spawn(args, stdout=log, stderr=log, env=env)
+
+
+def last_lines(path: Path, count: int = 1) -> list[str]:
+    """The last non-empty lines a child wrote to its log: usually its reason to stop."""
+    try:
+        lines = [line.strip() for line in path.read_text(errors="replace").splitlines()]
+    except OSError:
+        return []
+    return [line for line in lines if line][-count:]
 
 
 def stop_child(process: subprocess.Popen[bytes], timeout_s: float = 15.0) -> int:
