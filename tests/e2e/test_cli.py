@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -194,3 +195,53 @@ def test_replay_without_kafka_is_one_line() -> None:
     assert done.returncode == 2 and "cannot reach Kafka" in done.stderr
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_worker_without_kafka_waits_then_stops_in_one_line(redis_url: str) -> None:
+    bootstrap = f"127.0.0.1:{_closed_port()}"
+    env = {
+        "TICKWATCH_KAFKA_BOOTSTRAP": bootstrap,
+        "TICKWATCH_KAFKA_WAIT_S": "6",
+        "TICKWATCH_REDIS_URL": redis_url,
+    }
+    done = run(["worker"], env, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "\x1b" not in done.stdout + done.stderr
+    *attempts, last = done.stderr.strip().splitlines()
+    assert last.startswith(f"tickwatch worker: error: Kafka at {bootstrap} not ready after 6s")
+    assert "TICKWATCH_KAFKA_WAIT_S" in last and "Connection refused" in last
+    # Pauses of 1 s, then up to 2 s, between attempts of up to 2 s each.
+    assert len(attempts) >= 2, done.stderr
+    for number, line in enumerate(attempts, start=1):
+        assert f"Kafka at {bootstrap} not ready (attempt {number}): not reachable" in line
+        assert "retrying in " in line
+    assert "retrying in 1s" in attempts[0]
+
+
+def test_a_worker_without_its_ticks_topic_says_run_topics(redis_url: str) -> None:
+    from streams.broker import spawn_broker
+    from streams.topics import TopicSpec
+
+    broker = spawn_broker([TopicSpec("other", 1)])
+    try:
+        env = {
+            "TICKWATCH_KAFKA_BOOTSTRAP": broker.bootstrap,
+            "TICKWATCH_KAFKA_WAIT_S": "2",
+            "TICKWATCH_REDIS_URL": redis_url,
+        }
+        done = run(["worker"], env, timeout=60)
+    finally:
+        broker.stop()
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"tickwatch worker: error: Kafka at {broker.bootstrap} not ready after 2s "
+        "(TICKWATCH_KAFKA_WAIT_S): no topic 'ticks' (run `tickwatch topics`)"
+    )
+    assert "Traceback" not in done.stderr
