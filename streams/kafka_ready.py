@@ -6,10 +6,10 @@ with a traceback; this waits instead, one line per attempt, for TICKWATCH_KAFKA_
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
@@ -19,8 +19,8 @@ from schemas.errors import TickwatchError
 
 #: How long one metadata request may wait for an answer.
 ATTEMPT_S = 2.0
-#: The pause after each failed attempt doubles from the first to the last.
-FIRST_PAUSE_S, MAX_PAUSE_S = 1.0, 10.0
+#: Pauses after failed attempts (the last one repeats), as in streams/agents.py.
+PAUSES_S = (1.0, 2.0, 4.0, 8.0, 10.0)
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +32,6 @@ _STATE_SUFFIX = re.compile(r"\s*\(after \d+ms in state \w+[^)]*\)$")
 
 class KafkaNotReady(TickwatchError):
     """Kafka did not answer, or lacked the ticks topic, within TICKWATCH_KAFKA_WAIT_S."""
-
-
-def pauses(first_s: float = FIRST_PAUSE_S, max_s: float = MAX_PAUSE_S) -> Iterator[float]:
-    """1, 2, 4, 8, 10, 10, ... seconds."""
-    pause = first_s
-    while True:
-        yield pause
-        pause = min(pause * 2, max_s)
 
 
 def wait_for_kafka(bootstrap: str, topic: str, wait_s: float) -> None:
@@ -54,7 +46,7 @@ def wait_for_kafka(bootstrap: str, topic: str, wait_s: float) -> None:
     }
     admin = AdminClient(config)
     deadline = time.monotonic() + wait_s
-    for attempt, pause in enumerate(pauses(), start=1):
+    for attempt in itertools.count(1):
         # The last attempt waits no longer than the deadline.
         timeout = max(0.5, min(ATTEMPT_S, deadline - time.monotonic()))
         problem = _problem(admin, topic, errors, timeout)
@@ -66,9 +58,9 @@ def wait_for_kafka(bootstrap: str, topic: str, wait_s: float) -> None:
                 f"Kafka at {bootstrap} not ready after {wait_s:g}s "
                 f"(TICKWATCH_KAFKA_WAIT_S): {problem}"
             )
-        pause = min(pause, left)
+        pause = min(PAUSES_S[min(attempt, len(PAUSES_S)) - 1], left)
         log.warning(
-            "Kafka at %s not ready (attempt %d): %s; retrying in %gs", bootstrap, attempt,
+            "Kafka at %s not ready (attempt %d): %s; retrying in %g s", bootstrap, attempt,
             problem, round(pause, 1),
         )  # fmt: skip
         time.sleep(pause)
