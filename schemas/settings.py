@@ -21,6 +21,12 @@ class Settings(BaseSettings):
         default="127.0.0.1:9092",
         description="Comma-separated host:port list of Kafka brokers.",
     )
+    kafka_wait_s: float = Field(
+        default=120.0,
+        ge=0,
+        le=86_400,
+        description="How long a starting worker waits for Kafka and its ticks topic.",
+    )
     redis_url: str | None = Field(
         default=None,
         description="Redis URL; unset means: the worker uses redis://127.0.0.1:6379/0, "

@@ -28,6 +28,7 @@ from schemas.settings import Settings
 from streams import agents
 from streams.gaps import GapWatch
 from streams.kafka_client import bound_fetch_wait, rejoin_after_group_errors
+from streams.kafka_ready import wait_for_kafka
 from streams.metrics import StatsWriter, WorkerCounts
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -174,8 +175,14 @@ def check_redis(url: str) -> None:
 
 
 def run_worker(settings: Settings) -> Any:
-    """Run one worker until SIGINT/SIGTERM (Faust's own worker loop)."""
+    """Run one worker until SIGINT/SIGTERM (Faust's own worker loop), once Redis answers
+    and Kafka has the ticks topic (waiting up to TICKWATCH_KAFKA_WAIT_S for Kafka)."""
     check_redis(settings.redis_url or DEFAULT_REDIS_URL)
+    wait_for_kafka(settings.kafka_bootstrap, settings.topic_ticks, settings.kafka_wait_s)
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    if not worker.stdout.isatty():
+        # Faust's spinner writes terminal escape codes (hide and show the cursor)
+        # even when quiet: they have no place in a log file.
+        worker.spinner = None
     return worker.execute_from_commandline()

@@ -30,8 +30,8 @@ from alerts.delivery.kafka import read_to_end
 from schemas.settings import Settings
 from schemas.ticks import Tick
 from streams.broker import spawn_broker
-from streams.children import stop_child
-from streams.demo import backlog, settings_env
+from streams.children import spawn, spawn_tickwatch, stop_child
+from streams.demo import backlog
 from streams.redis_server import embedded_redis
 from streams.replay import encode, publish_ticks
 from streams.topics import TopicSpec
@@ -140,12 +140,8 @@ def cpu_seconds(pid: int) -> float:
 
 @contextmanager
 def workers(settings: Settings, count: int, log: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
-    env = {**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1"}
-    procs = []
     with log.open("ab") as out:
-        for _ in range(count):
-            procs.append(subprocess.Popen([sys.executable, "-m", "streams.cli", "worker"],
-                                          stdout=out, stderr=out, env=env))  # fmt: skip
+        procs = [spawn_tickwatch(["worker"], settings, out) for _ in range(count)]
     try:
         yield procs
     finally:
@@ -215,7 +211,7 @@ def raw_consume(bootstrap: str, topic: str, count: int) -> float:
 def faust_bare(bootstrap: str, topic: str, count: int, folder: Path) -> dict[str, float]:
     """(b) a Faust agent that only decodes JSON."""
     out = folder / "faust.json"
-    proc = subprocess.Popen(
+    proc = spawn(
         [sys.executable, "-m", "streams.bench_faust", bootstrap, topic, str(count), str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -20,12 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.children import stop_child
+from schemas.errors import TickwatchError
+from streams.children import last_lines, spawn, stop_child
 from streams.topics import TopicSpec
 
 
-class BrokerError(Exception):
-    """The embedded broker could not start."""
+class BrokerError(TickwatchError):
+    """The embedded broker could not start; the message says why, or where to look."""
 
 
 def _librdkafka() -> ctypes.CDLL:
@@ -35,7 +36,10 @@ def _librdkafka() -> ctypes.CDLL:
     found = sorted(glob.glob(str(libs / "librdkafka*.so*")))
     if not found:
         raise BrokerError(f"no librdkafka in {libs}; is confluent-kafka installed from a wheel?")
-    lib = ctypes.CDLL(found[0])
+    try:
+        lib = ctypes.CDLL(found[0])
+    except OSError as error:
+        raise BrokerError(f"cannot load {found[0]}: {error}; reinstall confluent-kafka") from None
     lib.rd_kafka_conf_new.restype = ctypes.c_void_p
     lib.rd_kafka_conf_set.argtypes = [
         ctypes.c_void_p,
@@ -96,8 +100,11 @@ def serve(topics: Sequence[TopicSpec], brokers: int, bootstrap_file: Path | None
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     if bootstrap_file is not None:
         partial = bootstrap_file.with_suffix(".partial")
-        partial.write_text(cluster.bootstrap)
-        partial.replace(bootstrap_file)
+        try:
+            partial.write_text(cluster.bootstrap)
+            partial.replace(bootstrap_file)
+        except OSError as error:
+            raise BrokerError(f"cannot write --bootstrap-file {bootstrap_file}: {error}") from None
     print(f"tickwatch broker: Kafka-protocol broker at {cluster.bootstrap}", flush=True)
     for spec in topics:
         print(f"  topic {spec.name} ({spec.partitions} partitions)", flush=True)
@@ -119,21 +126,32 @@ class BrokerProcess:
 def spawn_broker(
     topics: Sequence[TopicSpec], brokers: int = 1, timeout_s: float = 20.0
 ) -> BrokerProcess:
-    """Start `tickwatch broker` in a child process and return once it listens."""
-    folder = tempfile.mkdtemp(prefix="tickwatch-broker-")
-    bootstrap_file = Path(folder) / "bootstrap"
+    """Start `tickwatch broker` in a child process and return once it listens.
+
+    Its stderr (librdkafka's complaints, its own error line) goes to broker.log in a
+    folder of its own, which a BrokerError names.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="tickwatch-broker-"))
+    bootstrap_file, log_path = folder / "bootstrap", folder / "broker.log"
     args = [sys.executable, "-m", "streams.cli", "broker", "--brokers", str(brokers)]
     args += ["--bootstrap-file", str(bootstrap_file)]
     for spec in topics:
         args += ["--topic", f"{spec.name}:{spec.partitions}"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, env=env)
+    with log_path.open("wb") as log:
+        process = spawn(args, stdout=subprocess.DEVNULL, stderr=log, env=env)
     deadline = time.monotonic() + timeout_s
     while not bootstrap_file.exists():
         if process.poll() is not None:
-            raise BrokerError(f"the embedded broker exited with code {process.returncode}")
+            raise BrokerError(
+                f"the embedded broker exited with code {process.returncode} before "
+                f"listening: {' '.join(last_lines(log_path)) or '(no output)'} (see {log_path})"
+            )
         if time.monotonic() > deadline:
-            process.kill()
-            raise BrokerError("the embedded broker did not start in time")
+            stop_child(process, timeout_s=5)
+            raise BrokerError(
+                f"the embedded broker did not listen within {timeout_s:.0f}s "
+                f"(a busy machine?); its output: {log_path}"
+            )
         time.sleep(0.05)
     return BrokerProcess(process, bootstrap_file.read_text().strip())

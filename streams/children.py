@@ -1,8 +1,105 @@
-"""Child processes of the embedded infrastructure: the broker, Redis, workers."""
+"""Child processes of the embedded infrastructure: the broker, Redis, workers.
+
+Every child is started by `spawn`, which ties its life to its parent's: a command
+that owns children leaves none behind, whether it ends normally, by Ctrl-C, by
+SIGTERM (`unwind_on_sigterm`) or by SIGKILL.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
 import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from schemas.settings import Settings
+
+#: prctl(2) option: the signal the kernel sends a process when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+Output = int | IO[Any] | None
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: raised in the main thread, so that every `with` block and
+    `finally` clause stops its children exactly as on Ctrl-C."""
+
+
+def unwind_on_sigterm() -> None:
+    """From now on, SIGTERM raises Terminated in the main thread (once; see below)."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    # A second SIGTERM during the unwind ends the process at once; its children
+    # still die with it (see spawn).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise Terminated()
+
+
+def spawn(
+    args: Sequence[str],
+    *,
+    stdout: Output = None,
+    stderr: Output = None,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a child process that the kernel kills (SIGKILL) when this process dies,
+    even by SIGKILL, where no clean-up of ours can run.
+
+    Call it from the main thread: Linux sends the signal when the thread that started
+    the child ends, not the process.
+    """
+    return subprocess.Popen(
+        args, stdout=stdout, stderr=stderr, env=env, preexec_fn=_dies_with(os.getpid())
+    )
+
+
+def _dies_with(parent: int) -> Callable[[], None] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    # Looked up here, before the fork: the child only makes the call.
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    kill = int(signal.SIGKILL)
+
+    def in_child() -> None:
+        prctl(PR_SET_PDEATHSIG, kill)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), kill)
+
+    return in_child
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as TICKWATCH_* variables, to hand to a child process."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            env[f"TICKWATCH_{name.upper()}"] = str(value)
+    return env
+
+
+def spawn_tickwatch(
+    command: Sequence[str], settings: Settings, log: Output
+) -> subprocess.Popen[bytes]:
+    """`tickwatch COMMAND...` with these settings, its stdout and stderr to log."""
+    env = {**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1"}
+    args = [sys.executable, "-m", "streams.cli", *command]
+    return spawn(args, stdout=log, stderr=log, env=env)
+
+
+def last_lines(path: Path, count: int = 1) -> list[str]:
+    """The last non-empty lines a child wrote to its log: usually its reason to stop."""
+    try:
+        lines = [line.strip() for line in path.read_text(errors="replace").splitlines()]
+    except OSError:
+        return []
+    return [line for line in lines if line][-count:]
 
 
 def stop_child(process: subprocess.Popen[bytes], timeout_s: float = 15.0) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from schemas.errors import InputError, TickwatchError
 from schemas.settings import load_settings
+from streams.children import Terminated, unwind_on_sigterm
 from streams.topics import TopicSpec, topic_specs
 
 
@@ -105,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands that start child processes (broker, Redis, workers) and must stop them.
+OWN_CHILDREN = frozenset({"demo", "bench"})
+
+
 def _replay_options(replay: argparse.ArgumentParser) -> None:
     replay.add_argument(
         "--skip-bad-lines",
@@ -121,11 +126,18 @@ def _replay_options(replay: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in OWN_CHILDREN:
+        # docker stop, systemd and test harnesses send SIGTERM: unwind as on Ctrl-C.
+        unwind_on_sigterm()
     try:
         return _run(args)
     except TickwatchError as error:
         print(f"tickwatch {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except Terminated:
+        # 128 + SIGTERM: what a shell or docker reports for a process SIGTERM ended,
+        # and distinct from Ctrl-C's 130.
+        return 143
     except KeyboardInterrupt:
         return 130
 

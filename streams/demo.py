@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -21,7 +19,7 @@ from schemas.errors import TickwatchError
 from schemas.settings import Settings
 from streams.app import load_market
 from streams.broker import spawn_broker
-from streams.children import stop_child
+from streams.children import spawn_tickwatch, stop_child
 from streams.metrics import summed
 from streams.redis_server import embedded_redis
 from streams.replay import Pace, publish_ticks, read_tick_file, session_ends
@@ -105,23 +103,11 @@ class DemoResult:
     outcome: Outcome
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The settings as TICKWATCH_* variables, to hand to a child process."""
-    env = {}
-    for name, value in settings.model_dump().items():
-        if value is not None:
-            env[f"TICKWATCH_{name.upper()}"] = str(value)
-    return env
-
-
 @contextmanager
 def running_worker(settings: Settings, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`tickwatch worker` as a child process, stopped (SIGTERM) on exit."""
-    env = {**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1"}
     with log_path.open("wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"], stdout=log, stderr=log, env=env
-        )
+        worker = spawn_tickwatch(["worker"], settings, log)
         try:
             yield worker
         finally:

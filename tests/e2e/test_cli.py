@@ -216,3 +216,49 @@ def test_demo_replays_a_messy_capture_when_told_to_skip_bad_lines(
     assert re.findall(r"capture\.csv:(\d+): skipped: ", done.stdout) == ["4", "7", "8"]
     assert "demo: 3 bad line(s) skipped" in done.stdout
     assert "demo: worker: 7 applied, 0 ignored, 0 dead-lettered" in done.stdout
+
+
+def test_a_worker_without_kafka_waits_then_stops_in_one_line(redis_url: str) -> None:
+    from streams.redis_server import free_port
+
+    bootstrap = f"127.0.0.1:{free_port()}"  # nothing listens there
+    env = {
+        "TICKWATCH_KAFKA_BOOTSTRAP": bootstrap,
+        "TICKWATCH_KAFKA_WAIT_S": "6",
+        "TICKWATCH_REDIS_URL": redis_url,
+    }
+    done = run(["worker"], env, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "\x1b" not in done.stdout + done.stderr
+    *attempts, last = done.stderr.strip().splitlines()
+    assert last.startswith(f"tickwatch worker: error: Kafka at {bootstrap} not ready after 6s")
+    assert "TICKWATCH_KAFKA_WAIT_S" in last and "Connection refused" in last
+    # Pauses of 1 s, then up to 2 s, between attempts of up to 2 s each.
+    assert len(attempts) >= 2, done.stderr
+    for number, line in enumerate(attempts, start=1):
+        assert f"Kafka at {bootstrap} not ready (attempt {number}): not reachable" in line
+        assert "retrying in " in line
+    assert "retrying in 1 s" in attempts[0]
+
+
+def test_a_worker_without_its_ticks_topic_says_run_topics(redis_url: str) -> None:
+    from streams.broker import spawn_broker
+    from streams.topics import TopicSpec
+
+    broker = spawn_broker([TopicSpec("other", 1)])
+    try:
+        env = {
+            "TICKWATCH_KAFKA_BOOTSTRAP": broker.bootstrap,
+            "TICKWATCH_KAFKA_WAIT_S": "2",
+            "TICKWATCH_REDIS_URL": redis_url,
+        }
+        done = run(["worker"], env, timeout=60)
+    finally:
+        broker.stop()
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"tickwatch worker: error: Kafka at {broker.bootstrap} not ready after 2s "
+        "(TICKWATCH_KAFKA_WAIT_S): no topic 'ticks' (run `tickwatch topics`)"
+    )
+    assert "Traceback" not in done.stderr

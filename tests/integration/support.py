@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,15 +11,13 @@ from confluent_kafka import Consumer, Message, TopicPartition
 
 from alerts.delivery.kafka import read_to_end
 from schemas.settings import Settings
-from streams.demo import backlog, settings_env
+from streams.children import spawn_tickwatch
+from streams.demo import backlog
 
 
 def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1"}
     with log_path.open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"], stdout=log, stderr=log, env=env
-        )
+        return spawn_tickwatch(["worker"], settings, log)
 
 
 def read_topic(bootstrap: str, topic: str) -> list[Message]:
