@@ -87,7 +87,7 @@ def running_demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[i
         lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=_read_into, args=(demo.stdout, lines), daemon=True).start()
         deadline = time.monotonic() + 120
-        while "processed" not in _next_line(lines):
+        while "demo: alerts:" not in _next_line(lines):  # the summary's last line
             if demo.poll() is not None or time.monotonic() > deadline:
                 err = (tmp_path / "demo.err").read_text()[-3000:]
                 pytest.fail(f"the demo printed no summary (exit {demo.returncode}):\n{err}")
