@@ -43,3 +43,13 @@ def test_bad_ticks_are_rejected_naming_the_field(row: dict[str, object], field: 
     with pytest.raises(ValidationError) as caught:
         Tick.model_validate(row)
     assert field in str(caught.value.errors()[0]["loc"])
+
+
+@pytest.mark.parametrize(
+    "ts", ["1e20", '"99999999999999999999"', "Infinity", "NaN", "-1e300", '"' + "9" * 5000 + '"']
+)
+def test_epoch_milliseconds_out_of_range_are_a_field_error(ts: str) -> None:
+    # The platform refuses these with OSError or OverflowError, which pydantic lets through.
+    with pytest.raises(ValidationError) as caught:
+        Tick.model_validate_json(f'{{"symbol": "BIDU", "price": 1, "ts": {ts}}}')
+    assert caught.value.errors()[0]["loc"] == ("ts",)
