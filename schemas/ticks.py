@@ -39,7 +39,7 @@ class Tick(BaseModel):
     price: float = Field(gt=0)
     ts: Timestamp
     volume: float | None = Field(default=None, ge=0)
-    seq: int | None = Field(default=None, ge=0)
+    seq: int | None = Field(default=None, ge=0, le=2**63 - 1)  # a Kafka/Java long, as stored
     index: IndexSnapshot | None = Field(
         default=None, description="Set on the ticks tickwatch computes for an index."
     )

@@ -37,6 +37,8 @@ def test_json_round_trip() -> None:
         ({"symbol": "BIDU", "price": 1, "ts": 1, "volume": -1}, "volume"),
         ({"symbol": "BIDU", "price": 1, "ts": True}, "ts"),
         ({"symbol": "BIDU", "price": 1, "ts": 1, "colour": "red"}, "colour"),
+        # Beyond a Kafka/Java long, and beyond what the state store can write.
+        ({"symbol": "BIDU", "price": 1, "ts": 1, "seq": 2**63}, "seq"),
     ],
 )
 def test_bad_ticks_are_rejected_naming_the_field(row: dict[str, object], field: str) -> None:
