@@ -44,6 +44,14 @@ class Tick(BaseModel):
         default=None, description="Set on the ticks tickwatch computes for an index."
     )
 
+    @field_validator("price", "volume", "seq", mode="before")
+    @classmethod
+    def _not_bool(cls, value: Any) -> Any:
+        # pydantic would read true as 1 and false as 0.
+        if isinstance(value, bool):
+            raise ValueError("must be a number, not true or false")
+        return value
+
     @field_validator("price", "volume")
     @classmethod
     def _finite(cls, value: float | None) -> float | None:

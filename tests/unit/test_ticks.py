@@ -37,6 +37,10 @@ def test_json_round_trip() -> None:
         ({"symbol": "BIDU", "price": 1, "ts": 1, "volume": -1}, "volume"),
         ({"symbol": "BIDU", "price": 1, "ts": True}, "ts"),
         ({"symbol": "BIDU", "price": 1, "ts": 1, "colour": "red"}, "colour"),
+        # pydantic alone would read true as 1 and false as 0.
+        ({"symbol": "BIDU", "price": True, "ts": 1}, "price"),
+        ({"symbol": "BIDU", "price": 1, "ts": 1, "volume": False}, "volume"),
+        ({"symbol": "BIDU", "price": 1, "ts": 1, "seq": True}, "seq"),
         # Beyond a Kafka/Java long, and beyond what the state store can write.
         ({"symbol": "BIDU", "price": 1, "ts": 1, "seq": 2**63}, "seq"),
     ],
