@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
-import orjson
+import pydantic_core
 from pydantic import ValidationError
 
 from alerts.catalog import Market
@@ -94,18 +95,20 @@ def _batch_by_tick(
 ) -> list[TickAt | SessionEndAt | Rejected]:
     """A batch with bad ticks: apply the good ones, dead-letter each bad one alone."""
     try:
-        raw = orjson.loads(message.value)
+        # pydantic's own parser: it reads NaN, Infinity and 1e309 as model_validate_json did.
+        raw = pydantic_core.from_json(message.value)
         items = raw["ticks"]
         if not isinstance(items, list) or not items:
             raise TypeError
-    except (orjson.JSONDecodeError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return [_invalid(message, error)]
     out: list[TickAt | SessionEndAt | Rejected] = []
     for i, item in enumerate(items[:10_000]):
         try:
             tick = Tick.model_validate(item)
         except ValidationError as bad:
-            single = Incoming(message.partition, message.offset, orjson.dumps(item))
+            # The stdlib writes NaN and Infinity back as they came; orjson writes null.
+            single = Incoming(message.partition, message.offset, json.dumps(item).encode())
             out.append(Rejected(single, "invalid_tick", f"ticks.{i}: {describe(bad)}"))
             continue
         out.append(place(message, tick, market, position(message.offset, i)))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 import orjson
 
 from alerts.catalog import Market
@@ -75,3 +78,17 @@ def test_a_session_end_for_an_exchange_without_a_calendar_is_dead_lettered() -> 
     (item,) = route(message(end), NoCalendars(InstrumentsFile(), ()))
     assert isinstance(item, Rejected) and item.reason == "unknown_exchange"
     assert item.detail == "exchange_calendars cannot build the XTAE calendar"
+
+
+def test_a_batch_with_nan_or_infinity_keeps_its_good_ticks() -> None:
+    good = orjson.dumps(GOOD)
+    for bad in (b"NaN", b"Infinity", b"1e309"):
+        value = b'{"type":"batch","ticks":[' + good + b',{"symbol":"A.HK","price":' + bad
+        value += b',"ts":1}, ' + good + b"]}"
+        items = route(Incoming(1, 7, value), MARKET)
+        assert [type(i).__name__ for i in items] == ["TickAt", "Rejected", "TickAt"], bad
+        rejected = items[1]
+        assert isinstance(rejected, Rejected) and rejected.detail.startswith("ticks.1: price")
+        # The dead letter says what came, not null.
+        assert not math.isfinite(json.loads(rejected.message.value)["price"])
+
