@@ -93,17 +93,17 @@ def _batch(message: Incoming, market: Market) -> list[TickAt | SessionEndAt | Re
 def _batch_by_tick(
     message: Incoming, market: Market, error: ValidationError
 ) -> list[TickAt | SessionEndAt | Rejected]:
-    """A batch with bad ticks: apply the good ones, dead-letter each bad one alone."""
-    try:
-        # pydantic's own parser: it reads NaN, Infinity and 1e309 as model_validate_json did.
-        raw = pydantic_core.from_json(message.value)
-        items = raw["ticks"]
-        if not isinstance(items, list) or not items:
-            raise TypeError
-    except (ValueError, KeyError, TypeError):
+    """A batch with bad ticks: apply the good ones, dead-letter each bad one alone.
+
+    Only when every error lies inside a tick: a batch that is not JSON, lacks its type,
+    carries an unknown field or too many ticks is rejected whole, like a bad single tick.
+    """
+    if not all(_in_a_tick(item["loc"]) for item in error.errors()):
         return [_invalid(message, error)]
+    # pydantic's own parser: it reads NaN, Infinity and 1e309 as model_validate_json did.
+    items = pydantic_core.from_json(message.value)["ticks"]
     out: list[TickAt | SessionEndAt | Rejected] = []
-    for i, item in enumerate(items[:10_000]):
+    for i, item in enumerate(items):
         try:
             tick = Tick.model_validate(item)
         except ValidationError as bad:
@@ -113,6 +113,10 @@ def _batch_by_tick(
             continue
         out.append(place(message, tick, market, position(message.offset, i)))
     return out
+
+
+def _in_a_tick(loc: tuple[int | str, ...]) -> bool:
+    return len(loc) >= 2 and loc[0] == "ticks" and isinstance(loc[1], int)
 
 
 def _invalid(message: Incoming, error: ValidationError) -> Rejected:

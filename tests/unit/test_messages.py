@@ -92,3 +92,13 @@ def test_a_batch_with_nan_or_infinity_keeps_its_good_ticks() -> None:
         # The dead letter says what came, not null.
         assert not math.isfinite(json.loads(rejected.message.value)["price"])
 
+
+def test_a_batch_whose_envelope_is_wrong_is_rejected_whole() -> None:
+    for batch in (
+        {"type": "batch", "ticks": [GOOD], "source": "feed-7"},
+        {"type": "batch", "ticks": [GOOD] * 10_000 + [{"bad": 1}]},
+        {"ticks": [GOOD], "note": "batch"},
+    ):
+        (item,) = route(message(batch), MARKET)
+        assert isinstance(item, Rejected) and item.reason == "invalid_tick"
+        assert not item.detail.startswith("ticks."), item.detail
