@@ -21,7 +21,7 @@ class Incoming:
 
     partition: int
     offset: int
-    value: bytes
+    value: bytes | None  # None: a message without a value (a Kafka tombstone)
 
 
 # A tick's place in the log: its message's offset, then its index in a batch message.
@@ -64,9 +64,11 @@ Routed = TickAt | SessionEndAt
 def route(message: Incoming, market: Market) -> list[TickAt | SessionEndAt | Rejected]:
     """Decode a message (one tick, a batch, or a session end) and place each tick."""
     value = message.value
+    if value is None:
+        return [Rejected(message, "invalid_json", "no value (a tombstone); a tick is JSON")]
     try:
         if b'"batch"' in value:
-            return _batch(message, market)
+            return _batch(message, value, market)
         if b'"session_end"' in value:
             end = SessionEnd.model_validate_json(value)
             market.calendar(end.exchange)
@@ -79,11 +81,13 @@ def route(message: Incoming, market: Market) -> list[TickAt | SessionEndAt | Rej
     return [place(message, tick, market, position(message.offset))]
 
 
-def _batch(message: Incoming, market: Market) -> list[TickAt | SessionEndAt | Rejected]:
+def _batch(
+    message: Incoming, value: bytes, market: Market
+) -> list[TickAt | SessionEndAt | Rejected]:
     try:
-        batch = TickBatch.model_validate_json(message.value)
+        batch = TickBatch.model_validate_json(value)
     except ValidationError as error:
-        return _batch_by_tick(message, market, error)
+        return _batch_by_tick(message, value, market, error)
     return [
         place(message, tick, market, position(message.offset, i))
         for i, tick in enumerate(batch.ticks)
@@ -91,7 +95,7 @@ def _batch(message: Incoming, market: Market) -> list[TickAt | SessionEndAt | Re
 
 
 def _batch_by_tick(
-    message: Incoming, market: Market, error: ValidationError
+    message: Incoming, value: bytes, market: Market, error: ValidationError
 ) -> list[TickAt | SessionEndAt | Rejected]:
     """A batch with bad ticks: apply the good ones, dead-letter each bad one alone.
 
@@ -101,7 +105,7 @@ def _batch_by_tick(
     if not all(_in_a_tick(item["loc"]) for item in error.errors()):
         return [_invalid(message, error)]
     # pydantic's own parser: it reads NaN, Infinity and 1e309 as model_validate_json did.
-    items = pydantic_core.from_json(message.value)["ticks"]
+    items = pydantic_core.from_json(value)["ticks"]
     out: list[TickAt | SessionEndAt | Rejected] = []
     for i, item in enumerate(items):
         try:

@@ -102,3 +102,9 @@ def test_a_batch_whose_envelope_is_wrong_is_rejected_whole() -> None:
         (item,) = route(message(batch), MARKET)
         assert isinstance(item, Rejected) and item.reason == "invalid_tick"
         assert not item.detail.startswith("ticks."), item.detail
+
+
+def test_a_message_without_a_value_is_dead_lettered() -> None:
+    (item,) = route(Incoming(2, 9, None), MARKET)
+    assert isinstance(item, Rejected) and item.reason == "invalid_json"
+    assert item.message.value is None  # dead-lettered as it came
