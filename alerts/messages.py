@@ -70,15 +70,35 @@ def route(message: Incoming, market: Market) -> list[TickAt | SessionEndAt | Rej
         if b'"batch"' in value:
             return _batch(message, value, market)
         if b'"session_end"' in value:
-            end = SessionEnd.model_validate_json(value)
-            market.calendar(end.exchange)
-            return [SessionEndAt(message, end)]
+            return [_session_end(message, SessionEnd.model_validate_json(value), market)]
         tick = Tick.model_validate_json(value)
     except ValidationError as error:
         return [_invalid(message, error)]
     except (UnknownExchangeError, CalendarBuildError) as error:  # no calendar to close
         return [Rejected(message, "unknown_exchange", str(error))]
     return [place(message, tick, market, position(message.offset))]
+
+
+def _session_end(message: Incoming, end: SessionEnd, market: Market) -> SessionEndAt | Rejected:
+    """The end of a session of the exchange's calendar (of one of its instruments), or why
+    it is none: applied, such a message would change nothing and say nothing."""
+    calendar = market.calendar(end.exchange)
+    if end.symbol is not None:
+        spec = market.instrument(end.symbol)
+        if spec is None or spec.exchange != end.exchange:
+            known = "not in the instruments file" if spec is None else f"on {spec.exchange}"
+            detail = f"session_end of {end.symbol} on {end.exchange}, but {end.symbol} is {known}"
+            return Rejected(message, "unknown_instrument", detail)
+    if calendar.session(end.session) is None:
+        if not calendar.first_day <= end.session <= calendar.last_day:
+            detail = (
+                f"session_end of {end.session}, beyond the {end.exchange} calendar, which "
+                f"knows sessions from {calendar.first_day} to {calendar.last_day}"
+            )
+            return Rejected(message, "beyond_calendar", detail)
+        detail = f"session_end of {end.session}, which is not a {end.exchange} session"
+        return Rejected(message, "outside_session", detail)
+    return SessionEndAt(message, end)
 
 
 def _batch(

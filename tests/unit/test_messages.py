@@ -108,3 +108,18 @@ def test_a_message_without_a_value_is_dead_lettered() -> None:
     (item,) = route(Incoming(2, 9, None), MARKET)
     assert isinstance(item, Rejected) and item.reason == "invalid_json"
     assert item.message.value is None  # dead-lettered as it came
+
+
+def test_a_session_end_that_names_no_session_is_dead_lettered() -> None:
+    hk = Market(InstrumentsFile(instruments=[{"symbol": "A.HK", "exchange": "XHKG"}]), ())
+    end = {"type": "session_end", "exchange": "XHKG", "session": "2025-09-18"}
+    assert isinstance(route(message({**end, "symbol": "A.HK"}), hk)[0], SessionEndAt)
+    cases = [
+        ({**end, "symbol": "B.HK"}, "unknown_instrument"),
+        ({**end, "exchange": "24/7", "symbol": "A.HK"}, "unknown_instrument"),
+        ({**end, "session": "2071-09-18"}, "beyond_calendar"),
+        ({**end, "session": "2025-09-20"}, "outside_session"),  # a Saturday
+    ]
+    for value, reason in cases:
+        (item,) = route(message(value), hk)
+        assert isinstance(item, Rejected) and item.reason == reason, (value, item)
