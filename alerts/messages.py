@@ -49,6 +49,13 @@ class SessionEndAt:
     end: SessionEnd
 
 
+#: The largest value a dead letter carries. A message as large as the ticks topic takes
+#: (Kafka's default limit is about 1 MB) would not fit the dead-letter topic with its
+#: headers, nor the producer's own limit (librdkafka: 1,000,000 bytes): it would fail
+#: every attempt to dead-letter it, and with it its batch.
+DEAD_LETTER_MAX_BYTES = 512 * 1024
+
+
 @dataclass(frozen=True)
 class Rejected:
     """A message that cannot be applied, and why: it goes to the dead-letter topic."""
@@ -56,6 +63,21 @@ class Rejected:
     message: Incoming
     reason: str
     detail: str
+
+    def letter(self) -> tuple[bytes | None, tuple[tuple[str, bytes], ...]]:
+        """The dead letter's value and headers: the message unchanged, or, beyond
+        DEAD_LETTER_MAX_BYTES, its start and a `truncated` header with its full size."""
+        value = self.message.value
+        headers = [
+            ("reason", self.reason.encode()),
+            ("error", self.detail.encode()[:1000]),
+            ("partition", str(self.message.partition).encode()),
+            ("offset", str(self.message.offset).encode()),
+        ]
+        if value is not None and len(value) > DEAD_LETTER_MAX_BYTES:
+            headers.append(("truncated", str(len(value)).encode()))
+            value = value[:DEAD_LETTER_MAX_BYTES]
+        return value, tuple(headers)
 
 
 Routed = TickAt | SessionEndAt

@@ -8,7 +8,15 @@ import math
 import orjson
 
 from alerts.catalog import Market
-from alerts.messages import Incoming, Rejected, SessionEndAt, TickAt, position, route
+from alerts.messages import (
+    DEAD_LETTER_MAX_BYTES,
+    Incoming,
+    Rejected,
+    SessionEndAt,
+    TickAt,
+    position,
+    route,
+)
 from alerts.sessions import CalendarBuildError, ExchangeCalendar
 from schemas.instruments import InstrumentsFile
 
@@ -123,3 +131,19 @@ def test_a_session_end_that_names_no_session_is_dead_lettered() -> None:
     for value, reason in cases:
         (item,) = route(message(value), hk)
         assert isinstance(item, Rejected) and item.reason == reason, (value, item)
+
+
+def test_a_dead_letter_is_the_message_unless_too_large_for_kafka() -> None:
+    small = Rejected(Incoming(2, 9, b"{nope"), "invalid_json", "value: Invalid JSON")
+    value, headers = small.letter()
+    assert value == b"{nope"
+    assert dict(headers) == {
+        "reason": b"invalid_json",
+        "error": b"value: Invalid JSON",
+        "partition": b"2",
+        "offset": b"9",
+    }
+    huge = b'{"symbol": "A.HK", "pad": "' + b"x" * 1_048_000 + b'"}'
+    value, headers = Rejected(Incoming(0, 1, huge), "invalid_tick", "pad: Extra").letter()
+    assert value == huge[:DEAD_LETTER_MAX_BYTES] and DEAD_LETTER_MAX_BYTES < 1_000_000 - 2_000
+    assert dict(headers)["truncated"] == str(len(huge)).encode()
