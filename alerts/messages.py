@@ -130,10 +130,14 @@ def _batch(
         batch = TickBatch.model_validate_json(value)
     except ValidationError as error:
         return _batch_by_tick(message, value, market, error)
-    return [
+    placed = [
         place(message, tick, market, position(message.offset, i))
         for i, tick in enumerate(batch.ticks)
     ]
+    if not any(isinstance(item, Rejected) for item in placed):
+        return list(placed)
+    items = pydantic_core.from_json(value)["ticks"]
+    return [_alone(p, i, items[i]) if isinstance(p, Rejected) else p for i, p in enumerate(placed)]
 
 
 def _batch_by_tick(
@@ -153,12 +157,20 @@ def _batch_by_tick(
         try:
             tick = Tick.model_validate(item)
         except ValidationError as bad:
-            # The stdlib writes NaN and Infinity back as they came; orjson writes null.
-            single = Incoming(message.partition, message.offset, json.dumps(item).encode())
-            out.append(Rejected(single, "invalid_tick", f"ticks.{i}: {describe(bad)}"))
+            out.append(_alone(Rejected(message, "invalid_tick", describe(bad)), i, item))
             continue
-        out.append(place(message, tick, market, position(message.offset, i)))
+        placed = place(message, tick, market, position(message.offset, i))
+        out.append(_alone(placed, i, item) if isinstance(placed, Rejected) else placed)
     return out
+
+
+def _alone(rejected: Rejected, index: int, item: object) -> Rejected:
+    """A tick of a batch message, rejected by itself: the dead letter is that tick (at
+    the batch's partition and offset), its error starts with its index in the batch."""
+    # The stdlib writes NaN and Infinity back as they came; orjson would write null.
+    value = json.dumps(item).encode()
+    single = Incoming(rejected.message.partition, rejected.message.offset, value)
+    return Rejected(single, rejected.reason, f"ticks.{index}: {rejected.detail}")
 
 
 def _in_a_tick(loc: tuple[int | str, ...]) -> bool:

@@ -53,7 +53,21 @@ def test_a_bad_tick_in_a_batch_is_dead_lettered_alone() -> None:
     rejected = [i for i in items if isinstance(i, Rejected)]
     assert [r.reason for r in rejected] == ["invalid_tick", "outside_session"]
     assert rejected[0].detail.startswith("ticks.1: price")
-    assert orjson.loads(rejected[0].message.value) == bad
+    assert rejected[1].detail.startswith("ticks.2: 2025-09-20T02:00:00+00:00 is outside")
+    # Each dead letter is the tick alone, not the batch with its good ticks.
+    assert [orjson.loads(r.message.value or b"") for r in rejected] == [bad, saturday]
+
+
+def test_a_valid_tick_of_a_batch_that_cannot_be_placed_is_dead_lettered_alone() -> None:
+    unknown = {**GOOD, "symbol": "B.HK"}
+    hk = Market(InstrumentsFile(instruments=[{"symbol": "A.HK", "exchange": "XHKG"}]), ())
+    items = route(message({"type": "batch", "ticks": [GOOD, unknown]}), hk)
+    assert [type(i).__name__ for i in items] == ["TickAt", "Rejected"]
+    rejected = items[1]
+    assert isinstance(rejected, Rejected) and rejected.reason == "unknown_instrument"
+    assert rejected.detail.startswith("ticks.1: B.HK is not in the instruments file")
+    assert orjson.loads(rejected.message.value or b"") == unknown
+    assert (rejected.message.partition, rejected.message.offset) == (1, 7)
 
 
 def test_session_ends_and_garbage() -> None:
