@@ -397,18 +397,5 @@ class Engine:
                 item.detail,
             )
         await self._publisher.publish(
-            [
-                Record(
-                    self._topics.dead_letters,
-                    b"",
-                    item.message.value,
-                    (
-                        ("reason", item.reason.encode()),
-                        ("error", item.detail.encode()[:1000]),
-                        ("partition", str(item.message.partition).encode()),
-                        ("offset", str(item.message.offset).encode()),
-                    ),
-                )
-                for item in rejected
-            ]
+            [Record(self._topics.dead_letters, b"", *item.letter()) for item in rejected]
         )

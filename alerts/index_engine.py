@@ -142,7 +142,7 @@ class IndexEngine:
         result = IndexResult()
         for message in batch:
             try:
-                item = _MESSAGE.validate_json(message.value)
+                item = _MESSAGE.validate_json(message.value or b"")
             except ValidationError as error:
                 log.error("constituents topic: unreadable message at %d/%d: %s",
                           message.partition, message.offset, error)  # fmt: skip

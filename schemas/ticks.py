@@ -15,11 +15,16 @@ def _parse_ts(value: Any) -> Any:
     """Accept epoch milliseconds (int, or a string of digits) beside ISO-8601."""
     if isinstance(value, bool):
         raise ValueError("ts must be ISO-8601 with an offset or epoch milliseconds")
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value / 1000.0, tz=UTC)
-    if isinstance(value, str) and value.strip().isdigit():
-        return datetime.fromtimestamp(int(value) / 1000.0, tz=UTC)
-    return value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("ts must be a finite number")
+    digits = isinstance(value, str) and value.strip().isdigit()
+    if not digits and not isinstance(value, int | float):
+        return value
+    try:
+        return datetime.fromtimestamp((int(value) if digits else value) / 1000.0, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        # OverflowError and OSError (time_t) would escape pydantic as crashes, not errors.
+        raise ValueError("ts in epoch milliseconds is out of range") from None
 
 
 Timestamp = Annotated[datetime, BeforeValidator(_parse_ts, json_schema_input_type=datetime | int)]
@@ -34,10 +39,18 @@ class Tick(BaseModel):
     price: float = Field(gt=0)
     ts: Timestamp
     volume: float | None = Field(default=None, ge=0)
-    seq: int | None = Field(default=None, ge=0)
+    seq: int | None = Field(default=None, ge=0, le=2**63 - 1)  # a Kafka/Java long, as stored
     index: IndexSnapshot | None = Field(
         default=None, description="Set on the ticks tickwatch computes for an index."
     )
+
+    @field_validator("price", "volume", "seq", mode="before")
+    @classmethod
+    def _not_bool(cls, value: Any) -> Any:
+        # pydantic would read true as 1 and false as 0.
+        if isinstance(value, bool):
+            raise ValueError("must be a number, not true or false")
+        return value
 
     @field_validator("price", "volume")
     @classmethod

@@ -26,7 +26,7 @@ class DeliveryError(Exception):
 class Record:
     topic: str
     key: bytes
-    value: bytes
+    value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
 
 

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 import orjson
 
 from alerts.catalog import Market
-from alerts.messages import Incoming, Rejected, SessionEndAt, TickAt, position, route
+from alerts.messages import (
+    DEAD_LETTER_MAX_BYTES,
+    Incoming,
+    Rejected,
+    SessionEndAt,
+    TickAt,
+    position,
+    route,
+)
 from alerts.sessions import CalendarBuildError, ExchangeCalendar
 from schemas.instruments import InstrumentsFile
 
@@ -42,7 +53,21 @@ def test_a_bad_tick_in_a_batch_is_dead_lettered_alone() -> None:
     rejected = [i for i in items if isinstance(i, Rejected)]
     assert [r.reason for r in rejected] == ["invalid_tick", "outside_session"]
     assert rejected[0].detail.startswith("ticks.1: price")
-    assert orjson.loads(rejected[0].message.value) == bad
+    assert rejected[1].detail.startswith("ticks.2: 2025-09-20T02:00:00+00:00 is outside")
+    # Each dead letter is the tick alone, not the batch with its good ticks.
+    assert [orjson.loads(r.message.value or b"") for r in rejected] == [bad, saturday]
+
+
+def test_a_valid_tick_of_a_batch_that_cannot_be_placed_is_dead_lettered_alone() -> None:
+    unknown = {**GOOD, "symbol": "B.HK"}
+    hk = Market(InstrumentsFile(instruments=[{"symbol": "A.HK", "exchange": "XHKG"}]), ())
+    items = route(message({"type": "batch", "ticks": [GOOD, unknown]}), hk)
+    assert [type(i).__name__ for i in items] == ["TickAt", "Rejected"]
+    rejected = items[1]
+    assert isinstance(rejected, Rejected) and rejected.reason == "unknown_instrument"
+    assert rejected.detail.startswith("ticks.1: B.HK is not in the instruments file")
+    assert orjson.loads(rejected.message.value or b"") == unknown
+    assert (rejected.message.partition, rejected.message.offset) == (1, 7)
 
 
 def test_session_ends_and_garbage() -> None:
@@ -75,3 +100,64 @@ def test_a_session_end_for_an_exchange_without_a_calendar_is_dead_lettered() -> 
     (item,) = route(message(end), NoCalendars(InstrumentsFile(), ()))
     assert isinstance(item, Rejected) and item.reason == "unknown_exchange"
     assert item.detail == "exchange_calendars cannot build the XTAE calendar"
+
+
+def test_a_batch_with_nan_or_infinity_keeps_its_good_ticks() -> None:
+    good = orjson.dumps(GOOD)
+    for bad in (b"NaN", b"Infinity", b"1e309"):
+        value = b'{"type":"batch","ticks":[' + good + b',{"symbol":"A.HK","price":' + bad
+        value += b',"ts":1}, ' + good + b"]}"
+        items = route(Incoming(1, 7, value), MARKET)
+        assert [type(i).__name__ for i in items] == ["TickAt", "Rejected", "TickAt"], bad
+        rejected = items[1]
+        assert isinstance(rejected, Rejected) and rejected.detail.startswith("ticks.1: price")
+        # The dead letter says what came, not null.
+        assert not math.isfinite(json.loads(rejected.message.value)["price"])
+
+
+def test_a_batch_whose_envelope_is_wrong_is_rejected_whole() -> None:
+    for batch in (
+        {"type": "batch", "ticks": [GOOD], "source": "feed-7"},
+        {"type": "batch", "ticks": [GOOD] * 10_000 + [{"bad": 1}]},
+        {"ticks": [GOOD], "note": "batch"},
+    ):
+        (item,) = route(message(batch), MARKET)
+        assert isinstance(item, Rejected) and item.reason == "invalid_tick"
+        assert not item.detail.startswith("ticks."), item.detail
+
+
+def test_a_message_without_a_value_is_dead_lettered() -> None:
+    (item,) = route(Incoming(2, 9, None), MARKET)
+    assert isinstance(item, Rejected) and item.reason == "invalid_json"
+    assert item.message.value is None  # dead-lettered as it came
+
+
+def test_a_session_end_that_names_no_session_is_dead_lettered() -> None:
+    hk = Market(InstrumentsFile(instruments=[{"symbol": "A.HK", "exchange": "XHKG"}]), ())
+    end = {"type": "session_end", "exchange": "XHKG", "session": "2025-09-18"}
+    assert isinstance(route(message({**end, "symbol": "A.HK"}), hk)[0], SessionEndAt)
+    cases = [
+        ({**end, "symbol": "B.HK"}, "unknown_instrument"),
+        ({**end, "exchange": "24/7", "symbol": "A.HK"}, "unknown_instrument"),
+        ({**end, "session": "2071-09-18"}, "beyond_calendar"),
+        ({**end, "session": "2025-09-20"}, "outside_session"),  # a Saturday
+    ]
+    for value, reason in cases:
+        (item,) = route(message(value), hk)
+        assert isinstance(item, Rejected) and item.reason == reason, (value, item)
+
+
+def test_a_dead_letter_is_the_message_unless_too_large_for_kafka() -> None:
+    small = Rejected(Incoming(2, 9, b"{nope"), "invalid_json", "value: Invalid JSON")
+    value, headers = small.letter()
+    assert value == b"{nope"
+    assert dict(headers) == {
+        "reason": b"invalid_json",
+        "error": b"value: Invalid JSON",
+        "partition": b"2",
+        "offset": b"9",
+    }
+    huge = b'{"symbol": "A.HK", "pad": "' + b"x" * 1_048_000 + b'"}'
+    value, headers = Rejected(Incoming(0, 1, huge), "invalid_tick", "pad: Extra").letter()
+    assert value == huge[:DEAD_LETTER_MAX_BYTES] and DEAD_LETTER_MAX_BYTES < 1_000_000 - 2_000
+    assert dict(headers)["truncated"] == str(len(huge)).encode()
