@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections import Counter
 from datetime import date
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from streams.replay import publish_ticks, session_ends
 from streams.seed import run_seed
 from tests.integration.support import committed, processed_all, read_topic, start_worker, wait_for
 from tests.market_data import Story, interleave, story
-from tests.oracle import Expected, oracle
+from tests.oracle import compare, oracle
 
 SYMBOLS = ["0700.HK", "9988.HK", "9888.HK", "3690.HK", "1810.HK"]
 
@@ -36,27 +35,6 @@ def write_inputs(tmp_path: Path, stories: list[Story]) -> tuple[Path, Path]:
     rows += [f"{d.isoformat()},{s.symbol},{c}" for s in stories for d, c in s.seeded]
     history.write_text("\n".join(rows) + "\n")
     return instruments, history
-
-
-def compare(got: list[Alert], expected: list[Expected]) -> dict[str, list[str]]:
-    counts = Counter(a.alert_id for a in got)
-    want = {e.alert_id: e for e in expected}
-    by_id = {a.alert_id: a for a in got}
-    mismatched = []
-    for alert_id, e in want.items():
-        a = by_id.get(alert_id)
-        if a is None:
-            continue
-        key = (alert_id, a.rule, a.instrument, a.session, a.stage, a.ts, round(a.price, 9),
-               round(a.threshold, 9), round(a.reference_price, 9), a.since, a.record)  # fmt: skip
-        if key != e.key():
-            mismatched.append(f"{key} != {e.key()}")
-    return {
-        "missing": [i for i in want if i not in counts],
-        "duplicate": [i for i, n in counts.items() if n > 1],
-        "unexpected": [i for i in counts if i not in want],
-        "mismatched": mismatched,
-    }
 
 
 def test_kill_9_during_a_replay_still_gives_exactly_the_oracles_alerts(
