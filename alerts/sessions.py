@@ -221,10 +221,23 @@ class ExchangeCalendar:
         if self._earlier is None:
             return False
         start = max(self._first_day, date(max(1, day.year // 10 * 10), 1, 1))
-        start = min(start, self._built_from - timedelta(days=1))
+        return self._build_from(min(start, self._built_from - timedelta(days=1)))
+
+    def _build_from(self, start: date) -> bool:
+        """Build the sessions from start to those built. Where exchange_calendars fails
+        (XPHS cannot compute 1844-12-31, a day the Philippines skipped), keep the latest
+        it can build, to within a year, and move first_day up to them."""
+        assert self._earlier is not None
         try:
             older = [s for s in self._earlier(start, self._built_from) if s.day < self._built_from]
         except CalendarBuildError as error:
+            middle = start + (self._built_from - start) / 2
+            if middle - start > timedelta(days=183):
+                if not self._build_from(middle):
+                    return False
+                if self._earlier is not None:
+                    self._build_from(start)
+                return True
             log.warning(
                 "%s: sessions before %s stay unknown: %s", self.name, self._built_from, error
             )

@@ -251,6 +251,28 @@ def test_sessions_exchange_calendars_cannot_build_are_beyond_the_calendar(
     assert "XHKG: sessions before 2024-01-01 stay unknown: exchange_calendars 9.9" in caplog.text
 
 
+def test_where_exchange_calendars_fails_the_calendar_begins_after_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # As XPHS fails on 1844-12-31, the day the Philippines skipped to change date line.
+    bad = date(2010, 6, 15)
+
+    def failing(start: date, end: date) -> list[Session]:
+        if start <= bad <= end:
+            raise CalendarBuildError(f"cannot build the XHKG calendar (no {bad})")
+        return [s for s in long_schedule() if start <= s.day <= end]
+
+    recent = date(2024, 1, 1)
+    rows = [s for s in long_schedule() if s.day >= recent]
+    hkex = ExchangeCalendar("XHKG", rows, FIRST, LAST, 30, 15, built_from=recent, earlier=failing)
+    assert hkex.session(date(2005, 6, 1)) is None
+    assert bad < hkex.first_day <= bad + timedelta(days=366)
+    assert not hkex.covers(ms(date(2005, 6, 1), 10, 0, HKT))
+    whole = ExchangeCalendar("XHKG", long_schedule(), FIRST, LAST, 30, 15)
+    assert hkex.session(date(2012, 6, 1)) == whole.session(date(2012, 6, 1)) is not None
+    assert caplog.text.count("stay unknown") == 1
+
+
 def test_the_range_is_clipped_to_the_calendars_bounds() -> None:
     tadawul = get_calendar("XSAU", start=date(2015, 1, 1), end=date(2040, 1, 1))
     assert (tadawul.first_day, tadawul.last_day) == (date(2021, 1, 1), date(2029, 12, 31))
