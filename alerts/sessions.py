@@ -25,9 +25,11 @@ log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MINUTE_MS = 60_000
 _DAY_MS = 86_400_000
-# exchange_calendars declares no earliest day for most calendars; it computes them back to
-# here, where pandas' nanosecond timestamps (from 1677-09-21) leave it the year it looks back.
-_EARLIEST = date(1679, 1, 1)
+# exchange_calendars declares no earliest day for most calendars and computes them back to
+# 1679 (pandas' nanosecond timestamps start in 1677), but tickwatch's event-time clocks
+# (alerts/clock.py, forwarding.py, indexer.py) take -1 ms for "no time yet": a tick before
+# the Unix epoch would end its session at once. Until they do not, calendars begin here.
+_EARLIEST = date(1970, 1, 1)
 _DEFAULT_HORIZON = timedelta(days=2 * 365)
 # Shown in UnknownExchangeError after the closest matches to the unknown name.
 _FAMILIAR = ("XHKG", "XNAS", "XNYS", "XLON", "XTKS", "24/7")
@@ -225,8 +227,8 @@ class ExchangeCalendar:
 
     def _build_from(self, start: date) -> bool:
         """Build the sessions from start to those built. Where exchange_calendars fails
-        (XPHS cannot compute 1844-12-31, a day the Philippines skipped), keep the latest
-        it can build, to within a year, and move first_day up to them."""
+        (4.13 cannot compute XPHS's 1844-12-31, a day the Philippines skipped), keep the
+        latest it can build, to within a year, and move first_day up to them."""
         assert self._earlier is not None
         try:
             older = [s for s in self._earlier(start, self._built_from) if s.day < self._built_from]
@@ -268,7 +270,7 @@ def get_calendar(
     """The calendar of an exchange (a name or alias of exchange_calendars), built once.
 
     start defaults to the earliest day exchange_calendars knows for that calendar (its
-    bound_min, else 1679-01-01); without a start, sessions before January 1st of the year
+    bound_min), but not before 1970-01-01; without a start, sessions before January 1st of the year
     before last are only built when first needed. end defaults to about two years from
     today. start and end are clipped to the bounds exchange_calendars guarantees for that
     calendar (first_day/last_day say what was kept). Raises UnknownExchangeError for an

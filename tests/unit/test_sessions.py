@@ -146,10 +146,9 @@ def test_previous_and_next_session_skip_weekends_and_holidays(
 
 
 def test_beyond_the_range_nothing_is_known(hkg: ExchangeCalendar) -> None:
-    # exchange_calendars knows HKEX from 1960 on (XHKG's bound_min).
-    assert hkg.session_at(ms(date(1959, 6, 1), 10, 0, HKT)) is None
+    assert hkg.session_at(ms(date(1969, 6, 2), 10, 0, HKT)) is None
     assert hkg.session_at(ms(hkg.last_day + timedelta(days=30), 10, 0, HKT)) is None
-    assert hkg.previous_session(date(1959, 6, 1)) is None
+    assert hkg.previous_session(date(1969, 6, 2)) is None
     assert hkg.next_session(hkg.last_day + timedelta(days=1)) is None
     assert hkg.previous_session(hkg.first_day) is None
 
@@ -158,7 +157,7 @@ def test_it_says_which_ticks_fall_beyond_the_sessions_it_knows(hkg: ExchangeCale
     assert hkg.covers(ms(THURSDAY, 10, 0, HKT))
     assert hkg.covers(ms(date(2025, 9, 20), 10, 0, HKT))  # a Saturday: known to be closed
     assert hkg.covers(ms(date(1999, 6, 1), 10, 0, HKT))
-    assert not hkg.covers(ms(date(1959, 6, 1), 10, 0, HKT))
+    assert not hkg.covers(ms(date(1969, 6, 2), 10, 0, HKT))
     assert not hkg.covers(ms(hkg.last_day + timedelta(days=30), 10, 0, HKT))
 
 
@@ -197,10 +196,10 @@ def test_a_calendar_exchange_calendars_cannot_build_is_one_clear_error() -> None
 
 
 def test_the_range_defaults_to_what_exchange_calendars_knows(hkg: ExchangeCalendar) -> None:
-    assert hkg.first_day == date(1960, 1, 1)  # XHKG's bound_min
-    assert get_calendar("XTKS").first_day == date(1997, 1, 1)
-    # No bound_min: as far back as pandas' nanosecond timestamps let it compute.
-    assert get_calendar("XNYS").first_day == date(1679, 1, 1)
+    assert get_calendar("XTKS").first_day == date(1997, 1, 1)  # XTKS's bound_min
+    # No bound_min (XNYS), or an earlier one (XHKG, 1960): from the Unix epoch on.
+    assert get_calendar("XNYS").first_day == date(1970, 1, 1)
+    assert hkg.first_day == date(1970, 1, 1)
     assert abs(hkg.last_day - (date.today() + timedelta(days=730))).days <= 2
 
 
@@ -217,7 +216,7 @@ def test_only_recent_sessions_are_built_at_start_up(monkeypatch: pytest.MonkeyPa
     recent = date(date.today().year - 2, 1, 1)
     assert built == [(recent, nyse.last_day)]
     assert nyse.next_session(recent) is not None and len(built) == 1
-    assert not nyse.covers(ms(date(1500, 1, 4), 12, 0, UTC))  # before 1679: nothing to build
+    assert not nyse.covers(ms(date(1965, 1, 4), 12, 0, UTC))  # before 1970: nothing to build
     assert len(built) == 1
     assert day_of(nyse, ms(date(1987, 10, 19), 12, 0, NEW_YORK)) == date(1987, 10, 19)
     assert built[1] == (date(1980, 1, 1), recent)  # back to the decade needed, at once
@@ -254,7 +253,7 @@ def test_sessions_exchange_calendars_cannot_build_are_beyond_the_calendar(
 def test_where_exchange_calendars_fails_the_calendar_begins_after_it(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # As XPHS fails on 1844-12-31, the day the Philippines skipped to change date line.
+    # As exchange_calendars fails on XPHS's 1844-12-31, a day the Philippines skipped.
     bad = date(2010, 6, 15)
 
     def failing(start: date, end: date) -> list[Session]:
