@@ -1,25 +1,35 @@
 """Exchange sessions: which trading session a tick belongs to, from exchange_calendars.
 
 The session step of decode -> session -> state -> rules -> alert -> delivery. A calendar
-is built once per exchange (slow, pandas) into sorted lists of epoch milliseconds; every
-tick is then placed by bisection, without touching exchange_calendars again.
+is built per exchange (slow, pandas) into sorted lists of epoch milliseconds; every tick
+is then placed by bisection, without touching exchange_calendars again. Only recent
+sessions are built at start-up: older decades, back to the earliest day exchange_calendars
+knows, are built the first time a tick, a session end or a seeded date reaches them.
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 import warnings
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
+from functools import cache, partial
 
 import exchange_calendars as xc
 
+log = logging.getLogger(__name__)
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MINUTE_MS = 60_000
-_DEFAULT_START = date(2000, 1, 3)
+_DAY_MS = 86_400_000
+# exchange_calendars declares no earliest day for most calendars and computes them back to
+# 1679 (pandas' nanosecond timestamps start in 1677), but tickwatch's event-time clocks
+# (alerts/clock.py, forwarding.py, indexer.py) take -1 ms for "no time yet": a tick before
+# the Unix epoch would end its session at once. Until they do not, calendars begin here.
+_EARLIEST = date(1970, 1, 1)
 _DEFAULT_HORIZON = timedelta(days=2 * 365)
 # Shown in UnknownExchangeError after the closest matches to the unknown name.
 _FAMILIAR = ("XHKG", "XNAS", "XNYS", "XLON", "XTKS", "24/7")
@@ -53,6 +63,10 @@ class CalendarBuildError(ValueError):
     """exchange_calendars could not build an exchange's calendar."""
 
 
+# The sessions labelled start..end (both included), oldest first.
+SessionsBetween = Callable[[date, date], Sequence[Session]]
+
+
 class ExchangeCalendar:
     """The sessions of one exchange between first_day and last_day, ready for bisection.
 
@@ -69,13 +83,20 @@ class ExchangeCalendar:
     Outside the range covered (ticks before the first session's grace window or after the
     last session's, days before first_day or after last_day) the answer is None: sessions
     there are unknown, not absent.
+
+    `sessions` may start later than first_day, at built_from: `earlier` then builds the
+    sessions before, a decade at a time, the first time a question reaches them. A tick
+    of a day already built pays nothing for this. Should `earlier` fail, first_day moves
+    up to the sessions built (and is logged).
     """
 
     __slots__ = (
+        "_built_from",
         "_by_day",
         "_close_grace_ms",
         "_closes",
         "_days",
+        "_earlier",
         "_first_day",
         "_last_day",
         "_open_grace_ms",
@@ -92,19 +113,19 @@ class ExchangeCalendar:
         last_day: date,
         open_grace_minutes: int,
         close_grace_minutes: int,
+        *,
+        built_from: date | None = None,
+        earlier: SessionsBetween | None = None,
     ) -> None:
         _check_grace(open_grace_minutes, close_grace_minutes)
-        _check_ordered(name, sessions)
         self.name = name
-        self._sessions = tuple(sessions)
-        self._days = [s.day for s in sessions]
-        self._opens = [s.open_ms for s in sessions]
-        self._closes = [s.close_ms for s in sessions]
-        self._by_day = {s.day: s for s in sessions}
         self._first_day = first_day
         self._last_day = last_day
+        self._built_from = max(first_day, built_from or first_day)
+        self._earlier = earlier if self._built_from > first_day else None
         self._open_grace_ms = open_grace_minutes * _MINUTE_MS
         self._close_grace_ms = close_grace_minutes * _MINUTE_MS
+        self._set_sessions(sessions)
 
     def __repr__(self) -> str:
         return f"ExchangeCalendar({self.name!r}, {self._first_day} .. {self._last_day})"
@@ -126,6 +147,9 @@ class ExchangeCalendar:
             close = self._closes[i]
             if ts_ms <= close or ts_ms - close <= self._close_grace_ms:
                 return self._sessions[i]
+        elif self._earlier is not None and self._build_earlier_at(ts_ms):
+            # A session before those built may hold it, or be the one closed before it.
+            return self.session_at(ts_ms)
         nxt = i + 1
         if nxt < len(self._opens) and self._opens[nxt] - ts_ms <= self._open_grace_ms:
             return self._sessions[nxt]
@@ -134,6 +158,11 @@ class ExchangeCalendar:
     def covers(self, ts_ms: int) -> bool:
         """Whether ts_ms is within the sessions known (grace windows included); beyond
         them a tick's session is unknown, not absent."""
+        while self._earlier is not None and (
+            not self._opens or ts_ms < self._opens[0] - self._open_grace_ms
+        ):
+            if not self._build_earlier_at(ts_ms):
+                break
         if not self._sessions:
             return False
         return (
@@ -142,17 +171,22 @@ class ExchangeCalendar:
 
     def session(self, day: date) -> Session | None:
         """The session labelled day; None when day is not a session or is out of range."""
-        return self._by_day.get(day)
+        found = self._by_day.get(day)
+        if found is None and self._first_day <= day < self._built_from and self._build_earlier(day):
+            return self._by_day.get(day)
+        return found
 
     def is_session(self, day: date) -> bool:
         """Whether day is a session (False out of range)."""
-        return day in self._by_day
+        return self.session(day) is not None
 
     def previous_session(self, day: date) -> Session | None:
         """Latest session strictly before day (a session or not); None out of range."""
         if not self._first_day <= day <= self._last_day:
             return None
         i = bisect_left(self._days, day) - 1
+        if i < 0 and self._build_earlier(min(day, self._built_from) - timedelta(days=1)):
+            return self.previous_session(day)
         return self._sessions[i] if i >= 0 else None
 
     @property
@@ -162,14 +196,67 @@ class ExchangeCalendar:
     def ended_by(self, ts_ms: int) -> Session | None:
         """The latest session that closed at or before ts_ms (None: none in range)."""
         i = bisect_right(self._closes, ts_ms) - 1
+        if i < 0 and self._earlier is not None and self._build_earlier_at(ts_ms):
+            return self.ended_by(ts_ms)
         return self._sessions[i] if i >= 0 else None
 
     def next_session(self, day: date) -> Session | None:
         """Earliest session strictly after day (a session or not); None out of range."""
         if not self._first_day <= day <= self._last_day:
             return None
+        if day < self._built_from:
+            self._build_earlier(day)
         i = bisect_right(self._days, day)
         return self._sessions[i] if i < len(self._sessions) else None
+
+    def _set_sessions(self, sessions: Sequence[Session]) -> None:
+        _check_ordered(self.name, sessions)
+        self._sessions = tuple(sessions)
+        self._days = [s.day for s in sessions]
+        self._opens = [s.open_ms for s in sessions]
+        self._closes = [s.close_ms for s in sessions]
+        self._by_day = {s.day: s for s in sessions}
+
+    def _build_earlier(self, day: date) -> bool:
+        """Build the sessions from day's decade (first_day at the earliest) to those built;
+        False when none were left to build."""
+        if self._earlier is None:
+            return False
+        start = max(self._first_day, date(max(1, day.year // 10 * 10), 1, 1))
+        return self._build_from(min(start, self._built_from - timedelta(days=1)))
+
+    def _build_from(self, start: date) -> bool:
+        """Build the sessions from start to those built. Where exchange_calendars fails
+        (4.13 cannot compute XPHS's 1844-12-31, a day the Philippines skipped), keep the
+        latest it can build, to within a year, and move first_day up to them."""
+        assert self._earlier is not None
+        try:
+            older = [s for s in self._earlier(start, self._built_from) if s.day < self._built_from]
+        except CalendarBuildError as error:
+            middle = start + (self._built_from - start) / 2
+            if middle - start > timedelta(days=183):
+                if not self._build_from(middle):
+                    return False
+                if self._earlier is not None:
+                    self._build_from(start)
+                return True
+            log.warning(
+                "%s: sessions before %s stay unknown: %s", self.name, self._built_from, error
+            )
+            self._first_day, self._earlier = self._built_from, None
+            return False
+        self._set_sessions([*older, *self._sessions])
+        self._built_from = start
+        if start <= self._first_day:
+            self._earlier = None
+        return True
+
+    def _build_earlier_at(self, ts_ms: int) -> bool:
+        """_build_earlier for a question about instant ts_ms (UTC epoch ms)."""
+        # No session labelled first_day or later opens two days before first_day in UTC.
+        if ts_ms + self._open_grace_ms < _midnight_ms(self._first_day) - 2 * _DAY_MS:
+            return False
+        return self._build_earlier(_utc(ts_ms).date())
 
 
 @cache
@@ -177,14 +264,18 @@ def get_calendar(
     exchange: str,
     open_grace_minutes: int = 30,
     close_grace_minutes: int = 15,
-    start: date = _DEFAULT_START,
+    start: date | None = None,
     end: date | None = None,
 ) -> ExchangeCalendar:
     """The calendar of an exchange (a name or alias of exchange_calendars), built once.
 
-    end defaults to about two years from today. start and end are clipped to the bounds
-    exchange_calendars guarantees for that calendar (first_day/last_day say what was kept).
-    Raises UnknownExchangeError for an unknown name, ValueError for an empty range.
+    start defaults to the earliest day exchange_calendars knows for that calendar (its
+    bound_min), but not before 1970-01-01; without a start, sessions before January 1st of the year
+    before last are only built when first needed. end defaults to about two years from
+    today. start and end are clipped to the bounds exchange_calendars guarantees for that
+    calendar (first_day/last_day say what was kept). Raises UnknownExchangeError for an
+    unknown name, CalendarBuildError when exchange_calendars fails, ValueError for an
+    empty range.
     """
     _check_grace(open_grace_minutes, close_grace_minutes)
     try:
@@ -195,26 +286,20 @@ def get_calendar(
     factory = xc.calendar_utils.global_calendar_dispatcher._calendar_factories.get(canonical)
     if factory is None:
         raise UnknownExchangeError(exchange, known_exchanges())
-    first, last = _clip(factory, start, end or date.today() + _DEFAULT_HORIZON)
-    with warnings.catch_warnings():
-        # exchange_calendars warns of pandas deprecations; not ours to fix.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        try:
-            calendar = factory(start=first.isoformat(), end=last.isoformat())
-        except Exception as error:  # its own bug, or a pandas it does not support
-            raise CalendarBuildError(
-                f"exchange_calendars {xc.__version__} cannot build the {canonical} calendar "
-                f"({type(error).__name__}: {str(error)[:120]})"
-            ) from None
-        sessions = _sessions_of(calendar)
+    first, last = _clip(factory, start or _EARLIEST, end or date.today() + _DEFAULT_HORIZON)
+    built_from = first
+    if start is None and _recent_start() < last:
+        built_from = max(first, _recent_start())
+    build = partial(_build, factory, canonical)
     return ExchangeCalendar(
         exchange,
-        sessions,
+        build(built_from, last),
         first,
         last,
         open_grace_minutes,
         close_grace_minutes,
+        built_from=built_from,
+        earlier=build,
     )
 
 
@@ -235,6 +320,38 @@ def _clip(factory: type[xc.ExchangeCalendar], start: date, end: date) -> tuple[d
     return start, end
 
 
+def _recent_start() -> date:
+    """Where a calendar built at start-up begins: what a live feed and its restarts need."""
+    return date(date.today().year - 2, 1, 1)
+
+
+def _build(
+    factory: Callable[..., xc.ExchangeCalendar], name: str, start: date, end: date
+) -> list[Session]:
+    """The sessions labelled start..end; CalendarBuildError when exchange_calendars fails."""
+    try:
+        return list(_schedule(factory, start, end))
+    except xc.errors.NoSessionsError:
+        return []
+    except Exception as error:  # its own bug, or a pandas it does not support
+        raise CalendarBuildError(
+            f"exchange_calendars {xc.__version__} cannot build the {name} calendar "
+            f"({type(error).__name__}: {str(error)[:120]})"
+        ) from None
+
+
+@cache
+def _schedule(
+    factory: Callable[..., xc.ExchangeCalendar], start: date, end: date
+) -> tuple[Session, ...]:
+    # Cached by class: XNAS is XNYS's class, and each grace setting is its own calendar.
+    with warnings.catch_warnings():
+        # exchange_calendars warns of pandas deprecations; not ours to fix.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        return tuple(_sessions_of(factory(start=start.isoformat(), end=end.isoformat())))
+
+
 def _sessions_of(calendar: xc.ExchangeCalendar) -> list[Session]:
     opens_ms: list[int] = (calendar.opens_nanos // 1_000_000).tolist()
     closes_ms: list[int] = (calendar.closes_nanos // 1_000_000).tolist()
@@ -247,6 +364,10 @@ def _sessions_of(calendar: xc.ExchangeCalendar) -> list[Session]:
 
 def _utc(ms: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=ms)
+
+
+def _midnight_ms(day: date) -> int:
+    return (day - _EPOCH.date()).days * _DAY_MS
 
 
 def _check_grace(open_grace_minutes: int, close_grace_minutes: int) -> None:

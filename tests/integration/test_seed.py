@@ -217,3 +217,19 @@ async def test_dates_that_are_not_sessions_are_kept_and_counted(
     assert history.closes_high.count == 3
     assert history.closes_high.since(102.0) == date(2024, 6, 1)
     assert (history.last_session, history.last_close) == (date(2024, 6, 3), 101.0)
+
+
+async def test_closes_of_the_1990s_are_sessions_of_their_calendar(
+    tmp_path: Path, store: StateStore, market: Market
+) -> None:
+    closes = [("1997-10-23", 10426.3), ("1997-10-28", 9059.9), ("1999-12-30", 16962.1)]
+    path = history_file(tmp_path, "h.csv", {"HSI": closes})
+
+    report = await seed_history(store, market, path)
+
+    assert report == SeedReport(instruments=1, applied=3, skipped=0, not_sessions=0)
+    history = (await store.load(["HSI"])).states["HSI"].state.history
+    assert (history.last_session, history.closes_high.since(10000.0)) == (
+        date(1999, 12, 30),
+        date(1999, 12, 30),
+    )

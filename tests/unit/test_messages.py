@@ -80,14 +80,28 @@ def test_session_ends_and_garbage() -> None:
 
 
 def test_a_tick_beyond_the_calendar_says_so() -> None:
+    # exchange_calendars knows Shanghai from 1990-12-03 (its bound_min) to 2026-12-31.
     shanghai = Market(InstrumentsFile(default_exchange="XSHG"), ())
     last = shanghai.calendar("XSHG").last_day
     after = {**GOOD, "ts": f"{last.year + 1}-06-01T10:00:00+08:00"}
-    before = {**GOOD, "ts": "1999-06-01T10:00:00+08:00"}
+    before = {**GOOD, "ts": "1990-06-01T10:00:00+08:00"}
     for tick in (after, before):
         (item,) = route(message(tick), shanghai)
         assert isinstance(item, Rejected) and item.reason == "beyond_calendar"
-        assert f"from 2000-01-03 to {last}" in item.detail, item.detail
+        assert f"from 1990-12-03 to {last}" in item.detail, item.detail
+
+
+def test_a_tick_before_1970_is_beyond_every_calendar() -> None:
+    nyse = Market(InstrumentsFile(default_exchange="XNYS"), ())
+    (item,) = route(message({**GOOD, "ts": "1969-07-21T14:00:00-04:00"}), nyse)
+    assert isinstance(item, Rejected) and item.reason == "beyond_calendar"
+    assert "the XNYS calendar, which knows sessions from 1970-01-01 to " in item.detail
+
+
+def test_a_tick_of_the_1990s_is_placed_in_its_session() -> None:
+    (item,) = route(message({**GOOD, "ts": "1997-10-28T10:00:00+08:00"}), MARKET)
+    assert isinstance(item, TickAt), item
+    assert item.session.day.isoformat() == "1997-10-28"
 
 
 class NoCalendars(Market):

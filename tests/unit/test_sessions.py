@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import cache
+from itertools import pairwise
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import exchange_calendars as xc
@@ -11,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import alerts.sessions as sessions_module
 from alerts.sessions import (
     CalendarBuildError,
     ExchangeCalendar,
@@ -19,7 +23,7 @@ from alerts.sessions import (
     get_calendar,
     known_exchanges,
 )
-from tests.market_data import unbuildable_calendar
+from tests.market_data import sessions, unbuildable_calendar
 
 HKT = ZoneInfo("Asia/Hong_Kong")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -110,11 +114,11 @@ def test_nasdaq_opens_an_hour_later_in_utc_in_winter() -> None:
 
 
 ANY_INSTANT = st.integers(
-    min_value=ms(date(2001, 1, 1), 0, 0, UTC), max_value=ms(date(2027, 12, 31), 0, 0, UTC)
+    min_value=ms(date(1971, 1, 1), 0, 0, UTC), max_value=ms(date(2027, 12, 31), 0, 0, UTC)
 )
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)  # the first pre-2024 instant builds decades
 @given(ANY_INSTANT)
 def test_on_24_7_every_tick_is_in_the_session_of_its_utc_date(ts_ms: int) -> None:
     expected = datetime.fromtimestamp(ts_ms / 1000, UTC).date()
@@ -142,9 +146,9 @@ def test_previous_and_next_session_skip_weekends_and_holidays(
 
 
 def test_beyond_the_range_nothing_is_known(hkg: ExchangeCalendar) -> None:
-    assert hkg.session_at(ms(date(1999, 6, 1), 10, 0, HKT)) is None
+    assert hkg.session_at(ms(date(1969, 6, 2), 10, 0, HKT)) is None
     assert hkg.session_at(ms(hkg.last_day + timedelta(days=30), 10, 0, HKT)) is None
-    assert hkg.previous_session(date(1999, 6, 1)) is None
+    assert hkg.previous_session(date(1969, 6, 2)) is None
     assert hkg.next_session(hkg.last_day + timedelta(days=1)) is None
     assert hkg.previous_session(hkg.first_day) is None
 
@@ -152,8 +156,26 @@ def test_beyond_the_range_nothing_is_known(hkg: ExchangeCalendar) -> None:
 def test_it_says_which_ticks_fall_beyond_the_sessions_it_knows(hkg: ExchangeCalendar) -> None:
     assert hkg.covers(ms(THURSDAY, 10, 0, HKT))
     assert hkg.covers(ms(date(2025, 9, 20), 10, 0, HKT))  # a Saturday: known to be closed
-    assert not hkg.covers(ms(date(1999, 6, 1), 10, 0, HKT))
+    assert hkg.covers(ms(date(1999, 6, 1), 10, 0, HKT))
+    assert not hkg.covers(ms(date(1969, 6, 2), 10, 0, HKT))
     assert not hkg.covers(ms(hkg.last_day + timedelta(days=30), 10, 0, HKT))
+
+
+def test_a_1999_hkex_tick_is_in_its_session(hkg: ExchangeCalendar) -> None:
+    assert day_of(hkg, ms(date(1999, 6, 1), 10, 0, HKT)) == date(1999, 6, 1)
+    assert hkg.is_session(date(1997, 10, 28))  # the Hang Seng's worst day of the 1997 crisis
+    assert not hkg.is_session(date(1999, 10, 1))  # National Day
+    before = hkg.previous_session(date(2000, 1, 3))
+    assert before is not None and before.day == date(1999, 12, 30)  # closed on the 31st
+
+
+def test_black_monday_1987_is_an_xnys_session() -> None:
+    nyse = get_calendar("XNYS")
+    session = nyse.session_at(ms(date(1987, 10, 19), 15, 59, NEW_YORK))
+    assert session is not None and session.day == date(1987, 10, 19)
+    assert session.close == datetime(1987, 10, 19, 20, 0, tzinfo=UTC)  # 16:00 EDT
+    assert nyse.ended_by(ms(date(1987, 10, 20), 9, 0, NEW_YORK)) == session
+    assert nyse.session_at(ms(date(1987, 10, 18), 12, 0, NEW_YORK)) is None  # a Sunday
 
 
 @pytest.mark.parametrize("name", xc.get_calendar_names(include_aliases=False))
@@ -173,9 +195,81 @@ def test_a_calendar_exchange_calendars_cannot_build_is_one_clear_error() -> None
     )
 
 
-def test_the_range_defaults_to_2000_through_two_years_ahead(hkg: ExchangeCalendar) -> None:
-    assert hkg.first_day == date(2000, 1, 3)
+def test_the_range_defaults_to_what_exchange_calendars_knows(hkg: ExchangeCalendar) -> None:
+    assert get_calendar("XTKS").first_day == date(1997, 1, 1)  # XTKS's bound_min
+    # No bound_min (XNYS), or an earlier one (XHKG, 1960): from the Unix epoch on.
+    assert get_calendar("XNYS").first_day == date(1970, 1, 1)
+    assert hkg.first_day == date(1970, 1, 1)
     assert abs(hkg.last_day - (date.today() + timedelta(days=730))).days <= 2
+
+
+def test_only_recent_sessions_are_built_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[tuple[date, date]] = []
+    schedule = sessions_module._schedule
+
+    def spy(factory: Any, start: date, end: date) -> tuple[Session, ...]:
+        built.append((start, end))
+        return schedule(factory, start, end)
+
+    monkeypatch.setattr(sessions_module, "_schedule", spy)
+    nyse = get_calendar("XNYS", open_grace_minutes=7, close_grace_minutes=7)  # not cached yet
+    recent = date(date.today().year - 2, 1, 1)
+    assert built == [(recent, nyse.last_day)]
+    assert nyse.next_session(recent) is not None and len(built) == 1
+    assert not nyse.covers(ms(date(1965, 1, 4), 12, 0, UTC))  # before 1970: nothing to build
+    assert len(built) == 1
+    assert day_of(nyse, ms(date(1987, 10, 19), 12, 0, NEW_YORK)) == date(1987, 10, 19)
+    assert built[1] == (date(1980, 1, 1), recent)  # back to the decade needed, at once
+    assert day_of(nyse, ms(date(1985, 3, 1), 12, 0, NEW_YORK)) == date(1985, 3, 1)
+    assert len(built) == 2
+
+
+@pytest.mark.parametrize("name", ["XNYS", "XHKG", "24/7"])
+def test_sessions_built_late_are_the_sessions_built_at_once(name: str) -> None:
+    lazy = get_calendar(name, open_grace_minutes=8, close_grace_minutes=8)
+    assert lazy.session(date(1985, 1, 2)) is not None
+    whole = get_calendar(name, open_grace_minutes=8, close_grace_minutes=8, start=date(1980, 1, 1))
+    days = [
+        date(1980, 1, 1) + timedelta(days=n) for n in range((lazy.last_day - date(1980, 1, 1)).days)
+    ]
+    assert [lazy.session(d) for d in days] == [whole.session(d) for d in days]
+
+
+def test_sessions_exchange_calendars_cannot_build_are_beyond_the_calendar(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(start: date, end: date) -> list[Session]:
+        raise CalendarBuildError("exchange_calendars 9.9 cannot build the XHKG calendar (boom)")
+
+    recent = date(2024, 1, 1)
+    rows = [s for s in long_schedule() if s.day >= recent]
+    hkex = ExchangeCalendar("XHKG", rows, FIRST, LAST, 30, 15, built_from=recent, earlier=broken)
+    assert hkex.session_at(ms(date(2023, 6, 1), 10, 0, HKT)) is None
+    assert not hkex.covers(ms(date(2023, 6, 1), 10, 0, HKT))
+    assert (hkex.first_day, hkex.last_day) == (recent, LAST)
+    assert "XHKG: sessions before 2024-01-01 stay unknown: exchange_calendars 9.9" in caplog.text
+
+
+def test_where_exchange_calendars_fails_the_calendar_begins_after_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # As exchange_calendars fails on XPHS's 1844-12-31, a day the Philippines skipped.
+    bad = date(2010, 6, 15)
+
+    def failing(start: date, end: date) -> list[Session]:
+        if start <= bad <= end:
+            raise CalendarBuildError(f"cannot build the XHKG calendar (no {bad})")
+        return [s for s in long_schedule() if start <= s.day <= end]
+
+    recent = date(2024, 1, 1)
+    rows = [s for s in long_schedule() if s.day >= recent]
+    hkex = ExchangeCalendar("XHKG", rows, FIRST, LAST, 30, 15, built_from=recent, earlier=failing)
+    assert hkex.session(date(2005, 6, 1)) is None
+    assert bad < hkex.first_day <= bad + timedelta(days=366)
+    assert not hkex.covers(ms(date(2005, 6, 1), 10, 0, HKT))
+    whole = ExchangeCalendar("XHKG", long_schedule(), FIRST, LAST, 30, 15)
+    assert hkex.session(date(2012, 6, 1)) == whole.session(date(2012, 6, 1)) is not None
+    assert caplog.text.count("stay unknown") == 1
 
 
 def test_the_range_is_clipped_to_the_calendars_bounds() -> None:
@@ -220,15 +314,20 @@ def test_negative_grace_is_refused() -> None:
 # The oracle: a linear scan of exchange_calendars' own schedule, with the rule spelled out.
 @cache
 def oracle_schedule() -> list[tuple[date, int, int]]:
-    schedule = xc.get_calendar("XHKG", start="2019-11-01", end="2027-02-28").schedule
+    schedule = xc.get_calendar("XHKG", start="1994-11-01", end="2027-02-28").schedule
     return [
         (label.date(), row.open.value // 1_000_000, row.close.value // 1_000_000)
         for label, row in schedule.iterrows()
     ]
 
 
-def oracle(ts_ms: int, open_grace: int = 30, close_grace: int = 15) -> date | None:
-    rows = oracle_schedule()
+def oracle(
+    ts_ms: int,
+    open_grace: int = 30,
+    close_grace: int = 15,
+    rows: Sequence[tuple[date, int, int]] = (),
+) -> date | None:
+    rows = rows or oracle_schedule()
     containing = [day for day, open_, close in rows if open_ <= ts_ms <= close]
     if containing:
         return containing[-1]
@@ -241,8 +340,8 @@ def oracle(ts_ms: int, open_grace: int = 30, close_grace: int = 15) -> date | No
     return None
 
 
-YEARS_2020_2026 = st.integers(
-    min_value=ms(date(2020, 1, 1), 0, 0, UTC), max_value=ms(date(2026, 12, 31), 23, 59, UTC)
+YEARS_1995_2026 = st.integers(
+    min_value=ms(date(1995, 1, 1), 0, 0, UTC), max_value=ms(date(2026, 12, 31), 23, 59, UTC)
 )
 # Most random instants are far from any edge; these land within two hours of one.
 NEAR_AN_EDGE = st.deferred(
@@ -256,7 +355,7 @@ NEAR_AN_EDGE = st.deferred(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(YEARS_2020_2026, NEAR_AN_EDGE))
+@given(st.one_of(YEARS_1995_2026, NEAR_AN_EDGE))
 def test_hkex_session_at_agrees_with_a_scan_of_the_schedule(ts_ms: int) -> None:
     assert day_of(get_calendar("XHKG"), ts_ms) == oracle(ts_ms)
 
@@ -268,3 +367,80 @@ def test_sessions_are_utc_aware_and_agree_with_their_milliseconds(hkg: ExchangeC
         assert session.open.tzinfo is UTC and session.close.tzinfo is UTC
         assert session.open.timestamp() * 1000 == session.open_ms
         assert session.close.timestamp() * 1000 == session.close_ms
+
+
+# A calendar whose older sessions are built on demand must answer every question as one
+# built whole does; here both share one exchange_calendars schedule, built once.
+FIRST, LAST = date(1988, 11, 1), date(2027, 2, 28)
+
+
+@cache
+def long_schedule() -> tuple[Session, ...]:
+    whole = get_calendar("XHKG", start=FIRST, end=LAST)
+    return tuple(sessions(whole, FIRST, LAST))
+
+
+def built_on_demand(built_from: date, asked: list[tuple[date, date]]) -> ExchangeCalendar:
+    def earlier(start: date, end: date) -> list[Session]:
+        asked.append((start, end))
+        return [s for s in long_schedule() if start <= s.day <= end]
+
+    rows = [s for s in long_schedule() if s.day >= built_from]
+    return ExchangeCalendar(
+        "XHKG", rows, FIRST, LAST, 30, 15, built_from=built_from, earlier=earlier
+    )
+
+
+INSTANTS_1988_2027 = st.integers(
+    min_value=ms(date(1988, 6, 1), 0, 0, UTC), max_value=ms(date(2027, 3, 31), 0, 0, UTC)
+)
+NEAR_A_SESSION_EDGE = st.deferred(
+    lambda: st.builds(
+        lambda session, at_open, offset: (
+            (session.open_ms if at_open else session.close_ms) + offset
+        ),
+        st.sampled_from(long_schedule()),
+        st.booleans(),
+        st.integers(min_value=-24 * 60 * MINUTE_MS, max_value=24 * 60 * MINUTE_MS),
+    )
+)
+QUESTIONS = st.lists(
+    st.one_of(
+        st.tuples(
+            st.sampled_from(["session_at", "covers", "ended_by"]),
+            st.one_of(INSTANTS_1988_2027, NEAR_A_SESSION_EDGE),
+        ),
+        st.tuples(
+            st.sampled_from(["session", "is_session", "previous_session", "next_session"]),
+            st.dates(date(1988, 6, 1), date(2027, 3, 31)),
+        ),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dates(FIRST, LAST), QUESTIONS)
+def test_building_earlier_sessions_on_demand_changes_no_answer(
+    built_from: date, questions: list[tuple[str, object]]
+) -> None:
+    asked: list[tuple[date, date]] = []
+    lazy = built_on_demand(built_from, asked)
+    whole = ExchangeCalendar("XHKG", long_schedule(), FIRST, LAST, 30, 15)
+    for question, arg in questions:
+        answer = getattr(lazy, question)(arg)
+        assert answer == getattr(whole, question)(arg), (question, arg)
+        if question == "session_at":
+            assert isinstance(arg, int)
+            assert (answer and answer.day) == oracle(arg, rows=long_rows())
+    assert (lazy.first_day, lazy.last_day) == (FIRST, LAST)
+    # Each build reaches further back and ends where the sessions built so far begin.
+    ends = [built_from] + [start for start, _ in asked]
+    assert [end for _, end in asked] == ends[:-1]
+    assert all(later > earlier for later, earlier in pairwise(ends))
+
+
+@cache
+def long_rows() -> list[tuple[date, int, int]]:
+    return [(s.day, s.open_ms, s.close_ms) for s in long_schedule()]
