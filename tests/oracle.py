@@ -166,26 +166,3 @@ def _check(symbol, kind, rules, closes, fired, day, stage, ts, price):  # type: 
             if price > extreme if high else price < extreme:
                 emit(rule, 0, False, 0, extreme, None, True)
     return out
-
-
-def compare(got: list[Alert], expected: list[Expected]) -> dict[str, list[str]]:
-    """Alerts on a topic against the oracle's, by id: missing, duplicate, unexpected and
-    mismatched (same id, different fields)."""
-    counts = Counter(a.alert_id for a in got)
-    want = {e.alert_id: e for e in expected}
-    by_id = {a.alert_id: a for a in got}
-    mismatched = []
-    for id_, e in want.items():
-        a = by_id.get(id_)
-        if a is None:
-            continue
-        key = (id_, a.rule, a.instrument, a.session, a.stage, a.ts, round(a.price, 9),
-               round(a.threshold, 9), round(a.reference_price, 9), a.since, a.record)  # fmt: skip
-        if key != e.key():
-            mismatched.append(f"{key} != {e.key()}")
-    return {
-        "missing": [i for i in want if i not in counts],
-        "duplicate": [i for i, n in counts.items() if n > 1],
-        "unexpected": [i for i in counts if i not in want],
-        "mismatched": mismatched,
-    }
