@@ -149,6 +149,7 @@ def register(
                     result.ignored or "none",
                     len(result.alerts),
                 )
+                await both.stats.maybe_write()
         finally:
             await both.ingest.close()
             await both.stats.write()

@@ -32,6 +32,7 @@ from schemas.ticks import Tick
 from streams.broker import spawn_broker
 from streams.children import spawn, spawn_tickwatch, stop_child
 from streams.demo import backlog
+from streams.metrics import counted_to, summed
 from streams.redis_server import embedded_redis
 from streams.replay import encode, publish_ticks
 from streams.topics import TopicSpec
@@ -169,14 +170,16 @@ def wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def settled(settings: Settings) -> Callable[[], bool]:
+def settled(settings: Settings, redis: Redis) -> Callable[[], bool]:
+    """True once the workers have committed everything, and their counts cover it."""
     last: list[object] = [None]
 
     def check() -> bool:
         seen = backlog(settings, {})
         done = seen is not None and seen == last[0]
         last[0] = seen
-        return done
+        counts = summed(counters(redis, settings.key_prefix).values())
+        return done and seen is not None and counted_to(counts, seen)
 
     return check
 
@@ -244,12 +247,12 @@ def pipeline(
             return pids <= counters(redis, settings.key_prefix).keys()
 
         wait(joined, 120, f"{count} worker(s) to join")
-        wait(settled(settings), 60, "the warm-up")
+        wait(settled(settings, redis), 60, "the warm-up")
         before = counters(redis, settings.key_prefix)
         cpu_before = sum(cpu_seconds(pid) for pid in pids)
         began = time.time()
         publish_ticks(ticks, settings.kafka_bootstrap, settings.topic_ticks, batch=batch)
-        wait(settled(settings), 600, "the burst")
+        wait(settled(settings, redis), 600, "the burst")
         cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
         after = counters(redis, settings.key_prefix)
     ended = max(c["last_ms"] for c in after.values()) / 1000
@@ -286,7 +289,7 @@ def latency(settings: Settings, redis: Redis, scale: Scale, hot: Sequence[str], 
             producer.produce(settings.topic_ticks, key=symbol.encode(), value=encode(tick))
             producer.poll(0)
         producer.flush(30)
-        wait(settled(settings), 120, "the latency run")
+        wait(settled(settings, redis), 120, "the latency run")
     out = []
     for msg in read_to_end(settings.kafka_bootstrap, settings.topic_alerts):
         alert = orjson.loads(msg.value() or b"{}")

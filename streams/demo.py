@@ -20,7 +20,7 @@ from schemas.settings import Settings
 from streams.app import load_market
 from streams.broker import spawn_broker
 from streams.children import spawn_tickwatch, stop_child
-from streams.metrics import summed
+from streams.metrics import counted_to, summed
 from streams.redis_server import embedded_redis
 from streams.replay import Pace, publish_ticks, read_tick_file, session_ends
 from streams.seed import run_seed
@@ -207,15 +207,6 @@ def worker_counts(url: str, prefix: str) -> dict[str, int]:
         client.close()
 
 
-def _counted_to(counts: dict[str, int], highs: dict[tuple[str, int], int]) -> bool:
-    """Whether the counts include every message up to these high watermarks."""
-    return all(
-        counts.get(f"next:{topic}:{partition}", 0) >= high
-        for (topic, partition), high in highs.items()
-        if high > 0
-    )
-
-
 def _collect(
     settings: Settings,
     reader: AlertReader,
@@ -244,7 +235,7 @@ def _collect(
             raise DemoError(
                 f"no progress for {options.timeout_s:.0f}s, ticks left unprocessed; see {log_path}"
             )
-        if done and last is not None and reader.at_end() and _counted_to(counts, last):
+        if done and last is not None and reader.at_end() and counted_to(counts, last):
             return alerts, counts
         seen = backlog(settings, ends)
         done = seen is not None and seen == last

@@ -52,6 +52,7 @@ class WorkerCounts:
             self.next_offsets[key] = max(self.next_offsets.get(key, 0), message.offset + 1)
 
     def ingested(self, batch: Sequence[Incoming], result: BatchResult) -> None:
+        self.last_ms = int(time.time() * 1000)
         self.messages += len(batch)
         self.ticks += result.applied + result.duplicates + result.held + result.rejected
         self.ticks += sum(result.ignored.values())
@@ -65,6 +66,7 @@ class WorkerCounts:
 
     def dead_lettered(self, batch: Sequence[Incoming], reason: str) -> None:
         """A whole batch went to the dead-letter topic (internal_error)."""
+        self.last_ms = int(time.time() * 1000)
         self.messages += len(batch)
         self.ticks += len(batch)
         self._add("dead_letters", {reason: len(batch)})
@@ -133,6 +135,16 @@ class StatsWriter:
                 log.debug("worker counts not written: %s", error)
                 return
             self._written = flat
+
+
+def counted_to(counts: Mapping[str, int], highs: Mapping[tuple[str, int], int]) -> bool:
+    """Whether (summed) counts include every message below these offsets, by topic and
+    partition."""
+    return all(
+        counts.get(f"next:{topic}:{partition}", 0) >= high
+        for (topic, partition), high in highs.items()
+        if high > 0
+    )
 
 
 def summed(hashes: Iterable[Mapping[str, int]]) -> dict[str, int]:
