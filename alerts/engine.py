@@ -183,7 +183,7 @@ class Engine:
             "flushed, restarted without persistence, or failed over to an empty replica. "
             "Its ticks are held, not applied, so that no alert is raised from empty state. "
             "To recover, stop the workers, seed the daily history (tickwatch seed), and "
-            "replay the ticks since under a new TICKWATCH_APP_ID (README: Lost state).",
+            "replay the ticks since under a new TICKWATCH_APP_ID (README: Recovering lost state).",
             self._topics.ticks, partition, evidence,
         )  # fmt: skip
 
@@ -252,7 +252,9 @@ class Engine:
                 self._cache[change.symbol] = Versioned(change.expected_version + 1, change.state)
             result.applied += attempt.applied
             result.duplicates += attempt.duplicates
-            result.held += len(batch) - len(routed)
+            result.held += sum(
+                1 for r in batch if isinstance(r, TickAt) and r.message.partition in self.lost
+            )
             for reason, count in attempt.ignored.items():
                 result.ignored[reason] = result.ignored.get(reason, 0) + count
             result.alerts += attempt.alerts
