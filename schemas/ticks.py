@@ -36,9 +36,9 @@ class Tick(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     symbol: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-^]+$")
-    price: float = Field(gt=0)
+    price: float = Field(gt=0, allow_inf_nan=False)
     ts: Timestamp
-    volume: float | None = Field(default=None, ge=0)
+    volume: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     seq: int | None = Field(default=None, ge=0, le=2**63 - 1)  # a Kafka/Java long, as stored
     index: IndexSnapshot | None = Field(
         default=None, description="Set on the ticks tickwatch computes for an index."
@@ -50,13 +50,6 @@ class Tick(BaseModel):
         # pydantic would read true as 1 and false as 0.
         if isinstance(value, bool):
             raise ValueError("must be a number, not true or false")
-        return value
-
-    @field_validator("price", "volume")
-    @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise ValueError("must be a finite number")
         return value
 
     @field_validator("ts")
