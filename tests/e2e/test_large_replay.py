@@ -1,13 +1,14 @@
 """A replay larger than the embedded broker's log keeps every tick, and says so.
 
 The embedded broker keeps about 5 MB per partition and drops older messages whether
-or not the workers read them. The short form (CI) puts 100,000 ticks, some 10 MB, on
+or not the workers read them. The short form (CI) puts 70,000 ticks, some 7 MB, on
 one partition; `make full` runs the issue's form: 1,000,000 ticks on four partitions
 (TICKWATCH_FULL=1).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import re
@@ -21,7 +22,7 @@ from streams.replay import encode
 from tests.e2e.test_cli import run
 
 FULL = os.environ.get("TICKWATCH_FULL") == "1"
-TICKS = 1_000_000 if FULL else 100_000
+TICKS = 1_000_000 if FULL else 70_000
 PARTITIONS = "4" if FULL else "1"
 pytestmark = pytest.mark.timeout(3600 if FULL else 600)
 
@@ -30,25 +31,30 @@ def write_ticks(path: Path, count: int, symbols: int = 2_000) -> None:
     """Two UTC days of ticks of `symbols` symbols that never move 4%, except EARLY:
     100 at the close of day 1, 105 in the first ticks of day 2."""
     rng = random.Random(7)
+    seq = itertools.count(1_000_000)  # rising per symbol: no tick is a seq duplicate
     half = count // 2
     with path.open("w") as out:
-        out.write("ts,symbol,price\n")
+        # Volume and seq make each message about 100 bytes: fewer ticks fill the log.
+        out.write("ts,symbol,price,volume,seq\n")
         out.write("1758067200000,EARLY,100\n")  # 2025-09-17 00:00Z
         for n in range(half - 2):
             ms = 1758067200000 + n * (80_000_000 // half)
-            out.write(f"{ms},S{rng.randrange(symbols):04d},{50 + rng.random():.3f}\n")
+            out.write(f"{ms},S{rng.randrange(symbols):04d},{50 + rng.random():.3f},"
+                      f"{rng.randrange(1, 99_999)},{next(seq)}\n")  # fmt: skip
         out.write("1758150000000,EARLY,100\n")  # 2025-09-17 23:00Z: its close
         out.write("1758153600000,EARLY,105\n")  # 2025-09-18 00:00Z: +5%
         for n in range(count - half - 1):
             ms = 1758153601000 + n * (80_000_000 // half)
-            out.write(f"{ms},S{rng.randrange(symbols):04d},{50 + rng.random():.3f}\n")
+            out.write(f"{ms},S{rng.randrange(symbols):04d},{50 + rng.random():.3f},"
+                      f"{rng.randrange(1, 99_999)},{next(seq)}\n")  # fmt: skip
 
 
 def test_a_replay_beyond_the_brokers_log_applies_every_tick(tmp_path: Path, redis_url: str) -> None:
     ticks, out = tmp_path / "large.csv", tmp_path / "alerts.jsonl"
     write_ticks(ticks, TICKS)
-    sample = encode(Tick(symbol="S0001", price=50.123, ts=1758067200000))
-    assert TICKS * len(sample) > 6_000_000 * int(PARTITIONS)  # beyond the broker's log
+    sample = encode(Tick(symbol="S0001", price=50.1, ts=1758067200000, volume=54321, seq=10**6))
+    # Keys and values alone go beyond the broker's log (about 5 MB a partition).
+    assert TICKS * (len(sample) + len("S0001")) > 6_000_000 * int(PARTITIONS)
     done = run(
         ["demo", "--ticks", str(ticks), "--alerts-out", str(out)],
         {"TICKWATCH_REDIS_URL": redis_url, "TICKWATCH_TICKS_PARTITIONS": PARTITIONS},
