@@ -32,7 +32,7 @@ from schemas.ticks import Tick
 from streams.broker import spawn_broker
 from streams.children import spawn, spawn_tickwatch, stop_child
 from streams.demo import backlog
-from streams.metrics import counted_to, summed
+from streams.metrics import counted_to, read_counts, summed
 from streams.redis_server import embedded_redis
 from streams.replay import encode, publish_ticks
 from streams.topics import TopicSpec
@@ -150,18 +150,6 @@ def workers(settings: Settings, count: int, log: Path) -> Iterator[list[subproce
             stop_child(proc)
 
 
-def counters(redis: Redis, prefix: str) -> dict[int, dict[str, int]]:
-    found = {}
-    for key in redis.scan_iter(match=f"{prefix}:stats:*"):
-        name = key.decode() if isinstance(key, bytes) else str(key)
-        pid = int(name.rsplit(":", 1)[1])
-        found[pid] = {
-            (k.decode() if isinstance(k, bytes) else str(k)): int(v)
-            for k, v in redis.hgetall(name).items()
-        }
-    return found
-
-
 def wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -178,7 +166,7 @@ def settled(settings: Settings, redis: Redis) -> Callable[[], bool]:
         seen = backlog(settings, {})
         done = seen is not None and seen == last[0]
         last[0] = seen
-        counts = summed(counters(redis, settings.key_prefix).values())
+        counts = summed(read_counts(redis, settings.key_prefix).values())
         return done and seen is not None and counted_to(counts, seen)
 
     return check
@@ -244,17 +232,17 @@ def pipeline(
                     for _ in range(20)]  # fmt: skip
             publish_ticks(warm, settings.kafka_bootstrap, settings.topic_ticks)
             time.sleep(0.5)
-            return pids <= counters(redis, settings.key_prefix).keys()
+            return pids <= read_counts(redis, settings.key_prefix).keys()
 
         wait(joined, 120, f"{count} worker(s) to join")
         wait(settled(settings, redis), 60, "the warm-up")
-        before = counters(redis, settings.key_prefix)
+        before = read_counts(redis, settings.key_prefix)
         cpu_before = sum(cpu_seconds(pid) for pid in pids)
         began = time.time()
         publish_ticks(ticks, settings.kafka_bootstrap, settings.topic_ticks, batch=batch)
         wait(settled(settings, redis), 600, "the burst")
         cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
-        after = counters(redis, settings.key_prefix)
+        after = read_counts(redis, settings.key_prefix)
     ended = max(c["last_ms"] for c in after.values()) / 1000
     trips = sum(after[p]["redis_roundtrips"] - before.get(p, {}).get("redis_roundtrips", 0)
                 for p in after)  # fmt: skip
@@ -304,7 +292,7 @@ def _warm(settings: Settings, redis: Redis, pids: set[int]) -> bool:
     warm = [Tick(symbol=f"B{i:04d}", price=1.0, ts=ts) for i in range(0, 40, 3)]
     publish_ticks(warm, settings.kafka_bootstrap, settings.topic_ticks)
     time.sleep(0.5)
-    return pids <= counters(redis, settings.key_prefix).keys()
+    return pids <= read_counts(redis, settings.key_prefix).keys()
 
 
 def percentile(values: Sequence[float], q: float) -> float:

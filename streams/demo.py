@@ -20,7 +20,7 @@ from schemas.settings import Settings
 from streams.app import load_market
 from streams.broker import spawn_broker
 from streams.children import spawn_tickwatch, stop_child
-from streams.metrics import counted_to, summed
+from streams.metrics import counted_to, read_counts, summed
 from streams.redis_server import embedded_redis
 from streams.replay import Pace, publish_ticks, read_tick_file, session_ends
 from streams.seed import run_seed
@@ -198,11 +198,7 @@ def worker_counts(url: str, prefix: str) -> dict[str, int]:
     """Every worker's counts under this prefix, summed (see streams.metrics)."""
     client = Redis.from_url(url)
     try:
-        found = []
-        for key in client.scan_iter(match=f"{prefix}:stats:*"):
-            raw: dict[bytes, bytes] = client.hgetall(key)  # type: ignore[assignment]
-            found.append({k.decode(): int(v) for k, v in raw.items()})
-        return summed(found)
+        return summed(read_counts(client, prefix).values())
     finally:
         client.close()
 

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -135,6 +136,16 @@ class StatsWriter:
                 log.debug("worker counts not written: %s", error)
                 return
             self._written = flat
+
+
+def read_counts(redis: SyncRedis, prefix: str) -> dict[int, dict[str, int]]:
+    """Each worker's counts under this prefix, by process id, as written by StatsWriter."""
+    found = {}
+    for key in redis.scan_iter(match=f"{prefix}:stats:*"):
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        raw: dict[bytes, bytes] = redis.hgetall(name)  # type: ignore[assignment]
+        found[int(name.rsplit(":", 1)[1])] = {k.decode(): int(v) for k, v in raw.items()}
+    return found
 
 
 def counted_to(counts: Mapping[str, int], highs: Mapping[tuple[str, int], int]) -> bool:

@@ -17,6 +17,7 @@ from schemas.alerts import Alert
 from schemas.settings import Settings
 from schemas.ticks import Tick
 from streams.children import stop_child
+from streams.demo import worker_counts
 from streams.redis_server import free_port, start_redis_server
 from streams.replay import publish_ticks
 from tests.integration.support import processed_all, read_topic, start_worker, wait_for
@@ -43,14 +44,6 @@ def alerts(settings: Settings) -> list[Alert]:
             for m in read_topic(settings.kafka_bootstrap, settings.topic_alerts)]  # fmt: skip
 
 
-def held(port: int, prefix: str) -> int:
-    client = Redis(port=port)
-    try:
-        return sum(int(client.hget(key, "held") or 0) for key in client.keys(f"{prefix}:stats:*"))
-    finally:
-        client.close()
-
-
 def test_state_flushed_under_a_worker_is_held_not_rebuilt_from_nothing(
     settings: Settings, redis_folder: str, tmp_path: Path
 ) -> None:
@@ -74,7 +67,9 @@ def test_state_flushed_under_a_worker_is_held_not_rebuilt_from_nothing(
         after = ticks([("2025-09-18T12:00", 109.3), ("2025-09-19T12:00", 120.0)])
         ends = publish_ticks(after, settings.kafka_bootstrap, settings.topic_ticks)
         wait_for(processed_all(settings, ends), 90, "the ticks after the flush", log)
-        wait_for(lambda: held(port, settings.key_prefix) >= 1, 10, "the held count", log)
+        url = f"redis://127.0.0.1:{port}/0"
+        wait_for(lambda: worker_counts(url, settings.key_prefix).get("held", 0) >= 1, 10,
+                 "the held count", log)  # fmt: skip
         assert worker.poll() is None, log.read_text()[-3000:]
         assert [a for a in alerts(settings) if a.alert_id not in known] == []
         assert log.read_text().count(LOST_LINE) == 1
