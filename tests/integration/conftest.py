@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 
@@ -35,3 +37,11 @@ def broker(base_settings: Settings) -> Iterator[BrokerProcess]:
 @pytest.fixture
 def settings(base_settings: Settings, broker: BrokerProcess) -> Settings:
     return base_settings.model_copy(update={"kafka_bootstrap": broker.bootstrap})
+
+
+@pytest.fixture
+def redis_folder() -> Iterator[str]:
+    """A folder for a Redis server of the test's own (one it can stop, flush, restart)."""
+    folder = tempfile.mkdtemp(prefix="tickwatch-redis-test-")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

@@ -5,14 +5,31 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from alerts.delivery.kafka import read_to_end
+from schemas.alerts import Alert
 from schemas.settings import Settings
+from schemas.ticks import Tick
 from streams.children import spawn_tickwatch
 from streams.demo import backlog
+
+
+def bidu_ticks(rows: list[tuple[str, float]]) -> list[Tick]:
+    """Ticks of BIDU from (UTC ISO time, price) rows."""
+    return [
+        Tick(symbol="BIDU", price=price, ts=datetime.fromisoformat(ts).replace(tzinfo=UTC))
+        for ts, price in rows
+    ]
+
+
+def alerts_on_kafka(settings: Settings) -> list[Alert]:
+    """Every alert on the alerts topic, in partition order."""
+    messages = read_topic(settings.kafka_bootstrap, settings.topic_alerts)
+    return [Alert.model_validate_json(m.value()) for m in messages]
 
 
 def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:

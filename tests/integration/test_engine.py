@@ -13,13 +13,12 @@ from alerts.engine import Engine, Topics
 from alerts.market import InstrumentState
 from alerts.messages import Incoming, position
 from alerts.state import Change, StateStore, outbox_entry
-from schemas.alerts import Alert
 from schemas.instruments import InstrumentsFile
 from schemas.rules import DailyMoveRule
 from schemas.settings import Settings
 from schemas.ticks import SessionEnd, Tick
 from streams.replay import encode
-from tests.integration.support import read_topic
+from tests.integration.support import alerts_on_kafka, read_topic
 
 MARKET = Market(
     InstrumentsFile(default_exchange="24/7"),
@@ -30,11 +29,6 @@ MARKET = Market(
 def message(offset: int, day: int, price: float, symbol: str = "BIDU", partition: int = 0):  # type: ignore[no-untyped-def]
     tick = Tick(symbol=symbol, price=price, ts=datetime(2025, 9, day, 2, offset, tzinfo=UTC))
     return Incoming(partition=partition, offset=offset, value=encode(tick))
-
-
-def alerts_on_kafka(settings: Settings) -> list[Alert]:
-    messages = read_topic(settings.kafka_bootstrap, settings.topic_alerts)
-    return [Alert.model_validate_json(m.value()) for m in messages]
 
 
 class Harness:

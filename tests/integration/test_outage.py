@@ -2,38 +2,25 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import orjson
-import pytest
 from redis import Redis
 
-from schemas.alerts import Alert, alert_id
+from schemas.alerts import alert_id
 from schemas.settings import Settings
-from schemas.ticks import Tick
 from streams.children import stop_child
 from streams.redis_server import free_port, start_redis_server
 from streams.replay import publish_ticks
-from tests.integration.support import processed_all, read_topic, start_worker, wait_for
-
-
-@pytest.fixture
-def redis_folder() -> Iterator[str]:
-    folder = tempfile.mkdtemp(prefix="tickwatch-outage-")
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-def ticks(rows: list[tuple[str, float]]) -> list[Tick]:
-    return [
-        Tick(symbol="BIDU", price=price, ts=datetime.fromisoformat(ts).replace(tzinfo=UTC))
-        for ts, price in rows
-    ]
+from tests.integration.support import (
+    alerts_on_kafka,
+    bidu_ticks,
+    processed_all,
+    start_worker,
+    wait_for,
+)
 
 
 def test_ticks_sent_while_redis_is_down_are_applied_once_it_is_back(
@@ -45,13 +32,13 @@ def test_ticks_sent_while_redis_is_down_are_applied_once_it_is_back(
     log = tmp_path / "worker.log"
     worker = start_worker(settings, log)
     try:
-        before = ticks([("2025-09-17T02:00", 100.0), ("2025-09-17T07:59", 101.0),
+        before = bidu_ticks([("2025-09-17T02:00", 100.0), ("2025-09-17T07:59", 101.0),
                         ("2025-09-18T02:00", 103.0)])  # fmt: skip
         ends = publish_ticks(before, settings.kafka_bootstrap, settings.topic_ticks)
         wait_for(processed_all(settings, ends), 90, "the first ticks", log)
 
         stop_child(redis, timeout_s=10)
-        during = ticks([("2025-09-18T03:00", 105.2), ("2025-09-18T04:00", 106.0)])
+        during = bidu_ticks([("2025-09-18T03:00", 105.2), ("2025-09-18T04:00", 106.0)])
         ends = publish_ticks(during, settings.kafka_bootstrap, settings.topic_ticks)
         wait_for(lambda: "not processed" in log.read_text(), 30, "a retry while away", log)
         time.sleep(2)  # a few more attempts, with the worker still up
@@ -67,8 +54,7 @@ def test_ticks_sent_while_redis_is_down_are_applied_once_it_is_back(
         stop_child(redis, timeout_s=10)
 
     assert (state["last"], state["high"]) == (106.0, 106.0)
-    alerts = [Alert.model_validate_json(m.value())
-              for m in read_topic(settings.kafka_bootstrap, settings.topic_alerts)]  # fmt: skip
+    alerts = alerts_on_kafka(settings)
     session = date(2025, 9, 18)
     assert [(a.alert_id, a.price) for a in alerts] == [
         (alert_id("daily_gain", "BIDU", session, 4.0, "intraday"), 105.2)
