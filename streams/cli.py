@@ -68,7 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="send ticks as batch messages of up to N ticks (one partition each)",
     )
-    _replay_options(replay)
+    _skip_bad_lines_option(replay)
+    replay.add_argument(
+        "--no-pace",
+        action="store_true",
+        help="publish without waiting for the workers' consumer group (TICKWATCH_APP_ID) "
+        "to keep up",
+    )
     replay.add_argument(
         "--close-sessions",
         action="store_true",
@@ -98,11 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--history", type=Path, help="daily history CSV to seed first")
     demo.add_argument("--alerts-out", type=Path, help="also write alerts here as JSON lines")
     demo.add_argument("--keep-running", action="store_true", help="keep running after replay")
-    demo.add_argument(
-        "--skip-bad-lines",
-        action="store_true",
-        help="leave out lines that are not ticks (each reported), instead of stopping",
-    )
+    _skip_bad_lines_option(demo)
     return parser
 
 
@@ -110,17 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
 OWN_CHILDREN = frozenset({"demo", "bench"})
 
 
-def _replay_options(replay: argparse.ArgumentParser) -> None:
-    replay.add_argument(
+def _skip_bad_lines_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
         "--skip-bad-lines",
         action="store_true",
         help="leave out lines that are not ticks (each reported), instead of stopping",
-    )
-    replay.add_argument(
-        "--no-pace",
-        action="store_true",
-        help="publish without waiting for the workers' consumer group (TICKWATCH_APP_ID) "
-        "to keep up",
     )
 
 
@@ -167,8 +163,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.batch is not None and not 1 <= args.batch <= 10_000:
             raise InputError("--batch: must be between 1 and 10000")
         tick_file = read_tick_file(args.file, args.skip_bad_lines)
-        for bad in tick_file.bad[:5]:
-            print(f"{args.file}:{bad.line}: skipped: {bad.reason}", file=sys.stderr)
+        for line in tick_file.first_bad(args.file):
+            print(line, file=sys.stderr)
         ticks = tick_file.ticks
         ends = session_ends(ticks, load_market(settings)) if args.close_sessions else []
         pace = None if args.no_pace else Pace(settings.app_id, notice=_note)

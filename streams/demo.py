@@ -27,9 +27,6 @@ from streams.seed import run_seed
 from streams.tail import AlertReader, format_alert
 from streams.topics import topic_specs
 
-#: Bad lines of a tick file shown one by one before the total.
-_SHOWN_BAD_LINES = 5
-
 
 class DemoError(TickwatchError):
     """The demo could not finish; the message says where to look."""
@@ -150,8 +147,8 @@ def run_demo(
     what the worker did, by its own counts."""
     tick_file = read_tick_file(options.ticks, options.skip_bad_lines)
     ticks = tick_file.ticks
-    for bad in tick_file.bad[:_SHOWN_BAD_LINES]:
-        emit(f"demo: {options.ticks}:{bad.line}: skipped: {bad.reason}")
+    for line in tick_file.first_bad(options.ticks):
+        emit(f"demo: {line}")
     if tick_file.bad:
         emit(f"demo: {len(tick_file.bad)} bad line(s) skipped in {options.ticks}")
     market = load_market(settings)

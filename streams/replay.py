@@ -31,10 +31,18 @@ class BadLine:
     reason: str
 
 
+#: Bad lines shown one by one; beyond them only their total is told.
+SHOWN_BAD_LINES = 5
+
+
 @dataclass(frozen=True)
 class TickFile:
     ticks: list[Tick]
     bad: list[BadLine]
+
+    def first_bad(self, path: Path) -> list[str]:
+        """The first SHOWN_BAD_LINES bad lines, one line each, for a person."""
+        return [f"{path}:{b.line}: skipped: {b.reason}" for b in self.bad[:SHOWN_BAD_LINES]]
 
 
 def read_ticks(path: Path) -> list[Tick]:
