@@ -219,7 +219,7 @@ class Engine:
         self, batch: Sequence[Routed], result: BatchResult
     ) -> tuple[list[Change], list[Record]]:
         for _ in range(_MAX_ATTEMPTS + len(self._epochs)):
-            routed = [r for r in batch if r.message.partition not in self.lost]
+            routed, held = _held_apart(batch, self.lost)
             symbols = {r.tick.symbol for r in routed if isinstance(r, TickAt)}
             loaded = await self._store.load(symbols - self._cache.keys())
             self._cache.update(loaded.states)
@@ -252,9 +252,7 @@ class Engine:
                 self._cache[change.symbol] = Versioned(change.expected_version + 1, change.state)
             result.applied += attempt.applied
             result.duplicates += attempt.duplicates
-            result.held += sum(
-                1 for r in batch if isinstance(r, TickAt) and r.message.partition in self.lost
-            )
+            result.held += sum(1 for r in held if isinstance(r, TickAt))
             for reason, count in attempt.ignored.items():
                 result.ignored[reason] = result.ignored.get(reason, 0) + count
             result.alerts += attempt.alerts
@@ -401,3 +399,13 @@ class Engine:
         await self._publisher.publish(
             [Record(self._topics.dead_letters, b"", *item.letter()) for item in rejected]
         )
+
+
+def _held_apart(batch: Sequence[Routed], lost: set[int]) -> tuple[Sequence[Routed], list[Routed]]:
+    """The batch's items to apply, and those of partitions whose state vanished."""
+    if not lost:  # the usual case: no copy of the batch
+        return batch, []
+    return (
+        [r for r in batch if r.message.partition not in lost],
+        [r for r in batch if r.message.partition in lost],
+    )
