@@ -13,10 +13,10 @@ from faust.types import TP
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from alerts.core.decode import Incoming
 from alerts.delivery.kafka import DeliveryError
-from alerts.engine import BatchResult, Engine
-from alerts.index_engine import IndexEngine
-from alerts.messages import Incoming
+from alerts.engine.indices import IndexEngine
+from alerts.engine.ticks import BatchResult, Engine
 from schemas.settings import Settings
 from schemas.ticks import Tick
 from streams.gaps import GapWatch

@@ -14,12 +14,12 @@ import exchange_calendars as xc
 import faust
 from redis.asyncio import Redis
 
-from alerts.catalog import Market
+from alerts.core.market import Market
+from alerts.core.sessions import CalendarBuildError
 from alerts.delivery.kafka import GroupOffsets, KafkaPublisher, high_watermarks
-from alerts.engine import Engine, Topics
-from alerts.index_engine import IndexEngine, IndexStore
-from alerts.sessions import CalendarBuildError
-from alerts.state import Counters, StateStore
+from alerts.engine.indices import IndexEngine, IndexStore
+from alerts.engine.ticks import Engine, Topics
+from alerts.store.instruments import Counters, StateStore
 from schemas.errors import ConfigError
 from schemas.indices import IndicesFile, load_indices
 from schemas.instruments import InstrumentsFile, InstrumentSpec, load_instruments

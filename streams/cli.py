@@ -11,7 +11,7 @@ from pathlib import Path
 
 from schemas.errors import InputError, TickwatchError
 from schemas.settings import load_settings
-from streams.children import Terminated, unwind_on_sigterm
+from streams.dev.children import Terminated, unwind_on_sigterm
 from streams.topics import TopicSpec, topic_specs
 
 
@@ -144,7 +144,7 @@ def _run(args: argparse.Namespace) -> int:
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if args.command == "broker":
-        from streams.broker import serve
+        from streams.dev.broker import serve
 
         serve(args.topic or topic_specs(settings), args.brokers, args.bootstrap_file)
     elif args.command == "topics":
@@ -193,7 +193,7 @@ def _run(args: argparse.Namespace) -> int:
 
         tail(settings.kafka_bootstrap, settings.topic_alerts, args.json, args.from_beginning)
     elif args.command == "bench":
-        from streams.bench import run_bench, table
+        from streams.dev.bench import run_bench, table
 
         result = run_bench(args.quick)
         print(table(result))
@@ -201,7 +201,7 @@ def _run(args: argparse.Namespace) -> int:
             args.json.write_text(json.dumps(result, indent=2) + "\n")
     elif args.command == "demo":
         from streams.app import bundled
-        from streams.demo import DemoOptions, run_demo
+        from streams.dev.demo import DemoOptions, run_demo
 
         if args.alerts_out is not None:
             args.alerts_out.write_bytes(b"")

@@ -13,8 +13,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from alerts.core.decode import Incoming
 from alerts.delivery.kafka import DeliveryError, GroupOffsets
-from alerts.messages import Incoming
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from alerts.engine import BatchResult
-from alerts.messages import Incoming
-from alerts.state import Counters
+from alerts.core.decode import Incoming
+from alerts.engine.ticks import BatchResult
+from alerts.store.instruments import Counters
 from streams.gaps import Gap
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import orjson
 from confluent_kafka import KafkaException, Producer
 from pydantic import ValidationError
 
-from alerts.catalog import Market
+from alerts.core.market import Market
 from alerts.delivery.kafka import DeliveryError, GroupOffsets
 from schemas.errors import InputError, describe
 from schemas.ticks import SessionEnd, Tick, TickBatch

@@ -10,14 +10,14 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from alerts.catalog import Market
-from alerts.index_engine import IndexStore, starting_prices
-from alerts.indexer import IndexState
-from alerts.market import seed_closes
-from alerts.state import Change, StaleStateError, StateStore
+from alerts.core.index_agent import IndexState
+from alerts.core.instrument import seed_closes
+from alerts.core.market import Market
+from alerts.engine.indices import IndexStore, starting_prices
+from alerts.store.instruments import Change, StaleStateError, StateStore
+from schemas.daily_bars import DailyBar
 from schemas.errors import InputError
-from schemas.history import DailyBar
-from streams.history import read_history
+from streams.history_file import read_history
 
 _CHUNK = 200
 

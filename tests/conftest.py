@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from redis import Redis
 
-from streams.redis_server import embedded_redis
+from streams.dev.redis_server import embedded_redis
 
 
 @pytest.fixture(scope="session")

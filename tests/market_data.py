@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 import exchange_calendars as xc
 
-from alerts.sessions import ExchangeCalendar, Session
+from alerts.core.sessions import ExchangeCalendar, Session
 from schemas.instruments import known_exchanges
 from schemas.ticks import Tick
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from alerts.sessions import ExchangeCalendar
+from alerts.core.sessions import ExchangeCalendar
 from schemas.alerts import Alert, alert_id
 from schemas.rules import DailyMoveRule, MultiYearRule, RecordRule, Rule, YtdRule
 from schemas.ticks import Tick

@@ -137,7 +137,7 @@ def test_demo_runs_a_users_instruments_rules_and_history(tmp_path: Path, redis_u
 
 
 def test_topics_on_a_broker_that_cannot_create_them_is_one_line(tmp_path: Path) -> None:
-    from streams.broker import spawn_broker
+    from streams.dev.broker import spawn_broker
     from streams.topics import TopicSpec
 
     # The embedded broker has no CreateTopics API: the user gets Kafka's reason in a line.
@@ -155,7 +155,7 @@ def test_topics_on_a_broker_that_cannot_create_them_is_one_line(tmp_path: Path) 
 def test_tail_prints_alerts_for_a_person_and_as_json(tmp_path: Path) -> None:
     from confluent_kafka import Producer
 
-    from streams.broker import spawn_broker
+    from streams.dev.broker import spawn_broker
     from streams.topics import TopicSpec
 
     alert = {
@@ -219,7 +219,7 @@ def test_demo_replays_a_messy_capture_when_told_to_skip_bad_lines(
 
 
 def test_a_worker_without_kafka_waits_then_stops_in_one_line(redis_url: str) -> None:
-    from streams.redis_server import free_port
+    from streams.dev.redis_server import free_port
 
     bootstrap = f"127.0.0.1:{free_port()}"  # nothing listens there
     env = {
@@ -242,7 +242,7 @@ def test_a_worker_without_kafka_waits_then_stops_in_one_line(redis_url: str) -> 
 
 
 def test_a_worker_without_its_ticks_topic_says_run_topics(redis_url: str) -> None:
-    from streams.broker import spawn_broker
+    from streams.dev.broker import spawn_broker
     from streams.topics import TopicSpec
 
     broker = spawn_broker([TopicSpec("other", 1)])

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from schemas.settings import Settings
-from streams.broker import BrokerProcess, spawn_broker
+from streams.dev.broker import BrokerProcess, spawn_broker
 from streams.topics import topic_specs
 
 

@@ -14,8 +14,8 @@ from alerts.delivery.kafka import read_to_end
 from schemas.alerts import Alert
 from schemas.settings import Settings
 from schemas.ticks import Tick
-from streams.children import spawn_tickwatch
-from streams.demo import backlog
+from streams.dev.children import spawn_tickwatch
+from streams.dev.demo import backlog
 
 
 def bidu_ticks(rows: list[tuple[str, float]]) -> list[Tick]:

@@ -23,13 +23,13 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from redis import Redis
 
-from alerts.sessions import get_calendar
+from alerts.core.sessions import get_calendar
 from schemas.alerts import Alert
 from schemas.settings import Settings
 from schemas.ticks import Tick
 from streams.app import load_market
-from streams.broker import BrokerProcess
-from streams.children import stop_child
+from streams.dev.broker import BrokerProcess
+from streams.dev.children import stop_child
 from streams.partitioner import partition_of
 from tests.integration.support import processed_all, read_topic, start_worker, wait_for
 from tests.oracle import compare, oracle

@@ -8,12 +8,12 @@ from datetime import date
 from confluent_kafka import Producer
 from redis.asyncio import Redis
 
-from alerts.catalog import Market
+from alerts.core.decode import Incoming
+from alerts.core.market import Market
+from alerts.core.sessions import get_calendar
 from alerts.delivery.kafka import KafkaPublisher
-from alerts.engine import Engine, Topics
-from alerts.messages import Incoming
-from alerts.sessions import get_calendar
-from alerts.state import StateStore
+from alerts.engine.ticks import Engine, Topics
+from alerts.store.instruments import StateStore
 from schemas.instruments import InstrumentsFile
 from schemas.rules import DailyMoveRule, MultiYearRule
 from schemas.settings import Settings

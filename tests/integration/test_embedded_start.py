@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from streams import cli
-from streams.broker import BrokerError, spawn_broker
-from streams.redis_server import RedisServerError, start_redis_server
+from streams.dev.broker import BrokerError, spawn_broker
+from streams.dev.redis_server import RedisServerError, start_redis_server
 from streams.topics import TopicSpec
 from tests.e2e.test_cli import TICKWATCH
 
@@ -58,7 +58,7 @@ def test_the_demo_without_a_redis_server_binary_is_one_line(
     # SIGTERM is pytest's to handle, not the demo's, in this process.
     monkeypatch.setattr("streams.cli.unwind_on_sigterm", lambda: None, raising=False)
     missing = str(tmp_path / "no-redis-server")
-    monkeypatch.setattr("streams.redis_server.redis_server_binary", lambda: missing)
+    monkeypatch.setattr("streams.dev.redis_server.redis_server_binary", lambda: missing)
     ticks = tmp_path / "ticks.csv"
     ticks.write_text("2025-01-06T10:00:00-05:00,ACME,9.5\n")
     assert cli.main(["demo", "--ticks", str(ticks)]) == 2

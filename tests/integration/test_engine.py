@@ -7,12 +7,12 @@ from datetime import UTC, date, datetime
 import pytest
 from redis.asyncio import Redis
 
-from alerts.catalog import Market
+from alerts.core.decode import Incoming, position
+from alerts.core.instrument import InstrumentState
+from alerts.core.market import Market
 from alerts.delivery.kafka import KafkaPublisher, Record
-from alerts.engine import Engine, Topics
-from alerts.market import InstrumentState
-from alerts.messages import Incoming, position
-from alerts.state import Change, StateStore, outbox_entry
+from alerts.engine.ticks import Engine, Topics
+from alerts.store.instruments import Change, StateStore, outbox_entry
 from schemas.instruments import InstrumentsFile
 from schemas.rules import DailyMoveRule
 from schemas.settings import Settings

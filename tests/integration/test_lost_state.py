@@ -9,9 +9,9 @@ from pathlib import Path
 from redis import Redis
 
 from schemas.settings import Settings
-from streams.children import stop_child
-from streams.demo import worker_counts
-from streams.redis_server import free_port, start_redis_server
+from streams.dev.children import stop_child
+from streams.dev.demo import worker_counts
+from streams.dev.redis_server import free_port, start_redis_server
 from streams.replay import publish_ticks
 from tests.integration.support import (
     alerts_on_kafka,

@@ -11,8 +11,8 @@ from redis import Redis
 
 from schemas.alerts import alert_id
 from schemas.settings import Settings
-from streams.children import stop_child
-from streams.redis_server import free_port, start_redis_server
+from streams.dev.children import stop_child
+from streams.dev.redis_server import free_port, start_redis_server
 from streams.replay import publish_ticks
 from tests.integration.support import (
     alerts_on_kafka,

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from alerts.catalog import Market
-from alerts.market import InstrumentState
-from alerts.state import Change, StateStore
+from alerts.core.instrument import InstrumentState
+from alerts.core.market import Market
+from alerts.store.instruments import Change, StateStore
 from schemas.errors import InputError
 from schemas.instruments import load_instruments
 from schemas.rules import load_rules

@@ -12,7 +12,7 @@ from redis import Redis
 from schemas.alerts import Alert, alert_id
 from schemas.settings import Settings
 from schemas.ticks import Tick
-from streams.children import stop_child as stop
+from streams.dev.children import stop_child as stop
 from streams.replay import publish_ticks
 from tests.integration.support import processed_all, read_topic, start_worker, wait_for
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from schemas.alerts import Alert
 from schemas.settings import Settings
-from streams.broker import spawn_broker
-from streams.children import stop_child
-from streams.redis_server import free_port
+from streams.dev.broker import spawn_broker
+from streams.dev.children import stop_child
+from streams.dev.redis_server import free_port
 from streams.replay import publish_ticks
 from streams.topics import topic_specs
 from tests.integration.support import processed_all, read_topic, start_worker, wait_for

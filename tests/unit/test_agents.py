@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from alerts.core.decode import Incoming
 from alerts.delivery.kafka import DeliveryError
-from alerts.engine import BatchResult
-from alerts.messages import Incoming
+from alerts.engine.ticks import BatchResult
 from streams import agents
 
 BATCH = [Incoming(0, 5, b'{"symbol": "A"}'), Incoming(0, 6, b'{"symbol": "B"}')]

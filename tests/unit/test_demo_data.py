@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alerts.sessions import get_calendar
+from alerts.core.sessions import get_calendar
 from schemas.instruments import load_instruments
-from streams.demo_data import DEFAULT_OUT, FILES, generate
+from tools.demo_data import DEFAULT_OUT, FILES, generate
 
 QUIET = dt.date(2025, 9, 17)
 RALLY = dt.date(2025, 9, 18)
 BAIDU, ALIBABA = "9888.HK", "9988.HK"
-RERUN = "do not edit it by hand: change streams/demo_data.py and run `python -m streams.demo_data`"
+RERUN = "do not edit it by hand: change tools/demo_data.py and run `python -m tools.demo_data`"
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def test_generating_twice_gives_the_same_bytes(fresh: Path, tmp_path: Path) -> N
 def test_the_bundled_files_are_a_fresh_generation(fresh: Path) -> None:
     for name in FILES:
         bundled = DEFAULT_OUT / name
-        assert bundled.is_file(), f"{bundled} is missing; run `python -m streams.demo_data`"
+        assert bundled.is_file(), f"{bundled} is missing; run `python -m tools.demo_data`"
         same = bundled.read_bytes() == (fresh / name).read_bytes()
         assert same, f"{bundled} differs from a fresh generation; {RERUN}"
 

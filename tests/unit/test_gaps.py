@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from alerts.messages import Incoming
+from alerts.core.decode import Incoming
 from streams.gaps import Gap, GapWatch
 
 

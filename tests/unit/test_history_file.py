@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from schemas.errors import InputError
-from streams.history import read_history
+from streams.history_file import read_history
 
 
 def write(tmp_path: Path, text: str, name: str = "history.csv") -> Path:

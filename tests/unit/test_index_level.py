@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alerts.index import (
+from alerts.core.index_level import (
     RECOMPUTE_EVERY,
     Contribution,
     IndexLevel,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from alerts.engine import BatchResult
-from alerts.messages import Incoming
-from alerts.state import Counters
+from alerts.core.decode import Incoming
+from alerts.engine.ticks import BatchResult
+from alerts.store.instruments import Counters
 from schemas.alerts import Alert, alert_id
 from streams.gaps import Gap
 from streams.metrics import WorkerCounts, summed

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import alerts.sessions as sessions_module
-from alerts.sessions import (
+import alerts.core.sessions as sessions_module
+from alerts.core.sessions import (
     CalendarBuildError,
     ExchangeCalendar,
     Session,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from alerts.indexer import IndexState, close, on_price, on_session_end, on_watermark
-from alerts.sessions import get_calendar
+from alerts.core.index_agent import IndexState, close, on_price, on_session_end, on_watermark
+from alerts.core.sessions import get_calendar
 from schemas.constituents import ConstituentPrice, ConstituentSessionEnd, ConstituentWatermark
 from schemas.indices import IndexSpec
 from schemas.ticks import SessionEnd, Tick
@@ -183,7 +183,7 @@ PATIENT = SPEC.model_copy(update={"rollover_wait_s": 10 * 86_400})
 
 
 def replay(streams: list[list[ConstituentPrices]], order: list[int]) -> list[tuple]:
-    from alerts.indexer import on_prices
+    from alerts.core.index_agent import on_prices
 
     state, out, cursor = START, [], [0, 0, 0]
     for source in order:
@@ -204,7 +204,7 @@ def test_the_index_ticks_do_not_depend_on_how_partitions_interleave(streams, see
 
 
 def test_a_price_replayed_after_an_ingest_crash_does_not_set_the_price_back() -> None:
-    from alerts.indexer import on_prices
+    from alerts.core.index_agent import on_prices
 
     first = ConstituentPrices(index="IDX", source_partition=0, watermark_ms=ms("10:00:01"),
                               prices=[("A", 10.5, ms("10:00:00"), 7),

@@ -7,8 +7,7 @@ import math
 
 import orjson
 
-from alerts.catalog import Market
-from alerts.messages import (
+from alerts.core.decode import (
     DEAD_LETTER_MAX_BYTES,
     Incoming,
     Rejected,
@@ -17,7 +16,8 @@ from alerts.messages import (
     position,
     route,
 )
-from alerts.sessions import CalendarBuildError, ExchangeCalendar
+from alerts.core.market import Market
+from alerts.core.sessions import CalendarBuildError, ExchangeCalendar
 from schemas.instruments import InstrumentsFile
 
 MARKET = Market(InstrumentsFile(default_exchange="XHKG"), ())

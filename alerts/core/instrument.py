@@ -7,9 +7,9 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-from alerts.history import History
-from alerts.rules import Crossing, Observation, evaluate
-from alerts.sessions import ExchangeCalendar, Session
+from alerts.core.evaluation import Crossing, Observation, evaluate
+from alerts.core.session_history import History
+from alerts.core.sessions import ExchangeCalendar, Session
 from schemas.alerts import Alert
 from schemas.attribution import IndexSnapshot
 from schemas.instruments import InstrumentKind

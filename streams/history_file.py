@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from schemas.daily_bars import DailyBar
 from schemas.errors import InputError, describe
-from schemas.history import DailyBar
 
 COLUMNS = ("date", "symbol", "close", "open", "high", "low", "volume")
 _REQUIRED = COLUMNS[:3]

@@ -29,11 +29,11 @@ from redis import Redis
 from alerts.delivery.kafka import read_to_end
 from schemas.settings import Settings
 from schemas.ticks import Tick
-from streams.broker import spawn_broker
-from streams.children import spawn, spawn_tickwatch, stop_child
-from streams.demo import backlog
+from streams.dev.broker import spawn_broker
+from streams.dev.children import spawn, spawn_tickwatch, stop_child
+from streams.dev.demo import backlog
+from streams.dev.redis_server import embedded_redis
 from streams.metrics import counted_to, read_counts, summed
-from streams.redis_server import embedded_redis
 from streams.replay import encode, publish_ticks
 from streams.topics import TopicSpec
 
@@ -203,7 +203,7 @@ def faust_bare(bootstrap: str, topic: str, count: int, folder: Path) -> dict[str
     """(b) a Faust agent that only decodes JSON."""
     out = folder / "faust.json"
     proc = spawn(
-        [sys.executable, "-m", "streams.bench_faust", bootstrap, topic, str(count), str(out)],
+        [sys.executable, "-m", "streams.dev.bench_faust", bootstrap, topic, str(count), str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

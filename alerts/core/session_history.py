@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
-from alerts.records import RecordStack
+from alerts.core.record_stacks import RecordStack
 
 
 def _stack(direction: str) -> RecordStack:

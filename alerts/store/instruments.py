@@ -10,8 +10,8 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-from alerts.history import History
-from alerts.market import InstrumentState
+from alerts.core.instrument import InstrumentState
+from alerts.core.session_history import History
 
 # First the epoch of every partition the batch came from: a partition whose epoch is
 # gone lost its state (a flush, a restart without persistence, a failover to an empty

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from alerts.sessions import ExchangeCalendar, get_calendar
+from alerts.core.sessions import ExchangeCalendar, get_calendar
 from schemas.indices import IndicesFile
 from schemas.instruments import InstrumentsFile, InstrumentSpec
 from schemas.rules import Rule

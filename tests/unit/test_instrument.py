@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alerts.market import InstrumentState, Step, apply_tick, close_session, seed_closes
-from alerts.sessions import get_calendar
+from alerts.core.instrument import InstrumentState, Step, apply_tick, close_session, seed_closes
+from alerts.core.sessions import get_calendar
 from schemas.alerts import Alert, alert_id
 from schemas.attribution import IndexSnapshot
 from schemas.rules import DailyMoveRule, MultiYearRule, RecordRule, Rule, YtdRule
@@ -166,7 +166,7 @@ def test_seeding_twice_changes_nothing_and_live_data_wins() -> None:
 
 
 def test_state_survives_its_json_form() -> None:
-    from alerts.history import History
+    from alerts.core.session_history import History
 
     state, _ = run([tick(17, 100.0), tick(18, 105.0, seq=9), tick(19, 99.0)], ALL_RULES)
     history = History.from_json(state.history.to_json())

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.errors import TickwatchError
-from streams.children import last_lines, spawn, stop_child
+from streams.dev.children import last_lines, spawn, stop_child
 from streams.topics import TopicSpec
 
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from alerts.index import IndexLevel, attribution, weights
-from alerts.sessions import ExchangeCalendar
+from alerts.core.index_level import IndexLevel, attribution, weights
+from alerts.core.sessions import ExchangeCalendar
 from schemas.attribution import Contributor, IndexSnapshot
 from schemas.constituents import (
     ConstituentPrice,

@@ -27,7 +27,7 @@ _MINUTE_MS = 60_000
 _DAY_MS = 86_400_000
 # exchange_calendars declares no earliest day for most calendars and computes them back to
 # 1679 (pandas' nanosecond timestamps start in 1677), but tickwatch's event-time clocks
-# (alerts/clock.py, forwarding.py, indexer.py) take -1 ms for "no time yet": a tick before
+# (alerts/core/clock.py, forwarding.py, index_agent.py) take -1 ms for "no time yet": a tick before
 # the Unix epoch would end its session at once. Until they do not, calendars begin here.
 _EARLIEST = date(1970, 1, 1)
 _DEFAULT_HORIZON = timedelta(days=2 * 365)

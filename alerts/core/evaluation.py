@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from alerts.history import History
-from alerts.records import RecordStack
+from alerts.core.record_stacks import RecordStack
+from alerts.core.session_history import History
 from schemas.alerts import Alert, Stage, alert_id
 from schemas.attribution import IndexSnapshot
 from schemas.instruments import InstrumentKind

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pydantic_core
 from pydantic import ValidationError
 
-from alerts.catalog import Market
-from alerts.sessions import CalendarBuildError, Session, UnknownExchangeError
+from alerts.core.market import Market
+from alerts.core.sessions import CalendarBuildError, Session, UnknownExchangeError
 from schemas.errors import describe
 from schemas.instruments import InstrumentSpec
 from schemas.ticks import SessionEnd, Tick, TickBatch

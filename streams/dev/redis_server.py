@@ -15,7 +15,7 @@ from pathlib import Path
 import redis
 
 from schemas.errors import TickwatchError
-from streams.children import last_lines, spawn, stop_child
+from streams.dev.children import last_lines, spawn, stop_child
 
 #: What to do instead, in every error: a Redis of one's own.
 USE_YOUR_OWN = "or set TICKWATCH_REDIS_URL to a running Redis"

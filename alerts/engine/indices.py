@@ -15,9 +15,8 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 from redis.asyncio import Redis
 
-from alerts.catalog import Market
-from alerts.delivery.kafka import KafkaPublisher, Record
-from alerts.indexer import (
+from alerts.core.decode import Incoming
+from alerts.core.index_agent import (
     Emitted,
     IndexState,
     on_price,
@@ -25,8 +24,9 @@ from alerts.indexer import (
     on_session_end,
     on_watermark,
 )
-from alerts.messages import Incoming
-from alerts.state import Counters, StaleStateError, StateStore
+from alerts.core.market import Market
+from alerts.delivery.kafka import KafkaPublisher, Record
+from alerts.store.instruments import Counters, StaleStateError, StateStore
 from schemas.constituents import (
     ConstituentMessage,
     ConstituentPrice,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alerts.records import Direction, RecordStack
+from alerts.core.record_stacks import Direction, RecordStack
 
 D1, D2, D3, D4 = (date(2025, 9, 15) + timedelta(days=i) for i in range(4))
 ORIGIN = date(2025, 1, 1)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import orjson
 
-from alerts.catalog import Market
+from alerts.core.market import Market
 from alerts.delivery.kafka import Record
 from schemas.constituents import ConstituentSessionEnd
 from schemas.ticks import SessionEnd, Tick

@@ -1,6 +1,6 @@
 """Benchmark helper: a bare Faust agent that only decodes JSON, to measure Faust's ceiling.
 
-Run as `python -m streams.bench_faust BOOTSTRAP TOPIC COUNT OUT`; it writes
+Run as `python -m streams.dev.bench_faust BOOTSTRAP TOPIC COUNT OUT`; it writes
 {"count", "elapsed_s", "cpu_s"} to OUT once COUNT messages are decoded, then stops.
 """
 

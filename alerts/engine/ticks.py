@@ -15,13 +15,13 @@ from dataclasses import dataclass, field, replace
 
 import orjson
 
-from alerts.catalog import Market
-from alerts.clock import SessionClock
+from alerts.core.clock import SessionClock
+from alerts.core.decode import Incoming, Rejected, Routed, SessionEndAt, TickAt, route
+from alerts.core.forwarding import Forwarding
+from alerts.core.instrument import InstrumentState, Step, apply_tick, close_session
+from alerts.core.market import Market
 from alerts.delivery.kafka import GroupOffsets, KafkaPublisher, Record, alert_ids_from
-from alerts.forwarding import Forwarding
-from alerts.market import InstrumentState, Step, apply_tick, close_session
-from alerts.messages import Incoming, Rejected, Routed, SessionEndAt, TickAt, route
-from alerts.state import (
+from alerts.store.instruments import (
     Change,
     Delivered,
     StaleStateError,

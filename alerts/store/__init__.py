@@ -1,0 +1,1 @@
+"""Market state in Redis: keys, loads and versioned commits."""

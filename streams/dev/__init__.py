@@ -1,0 +1,1 @@
+"""Development tooling: embedded broker and Redis, demo, bench; never imported by a worker."""
