@@ -19,8 +19,8 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.errors import check_unique, load_config_file
 from schemas.instruments import Symbol, known_exchange
+from schemas.loading import check_unique, load_config_file
 
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-from schemas.errors import check_unique, load_config_file
+from schemas.loading import check_unique, load_config_file
 
 # The same constraint as schemas.ticks.Tick.symbol; a unit test keeps the two equal.
 Symbol = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-^]+$")]

@@ -17,8 +17,8 @@ from pydantic import (
 )
 
 from schemas.alerts import Stage
-from schemas.errors import check_unique, load_config_file
 from schemas.instruments import InstrumentKind, Symbol
+from schemas.loading import check_unique, load_config_file
 
 Direction = Literal["up", "down"]
 Group = Literal["all", "indices", "stocks"]

@@ -17,8 +17,9 @@ from redis.asyncio import Redis
 from alerts.core.market import Market
 from alerts.core.sessions import CalendarBuildError
 from alerts.delivery.kafka import GroupOffsets, KafkaPublisher, high_watermarks
-from alerts.engine.indices import IndexEngine, IndexStore
+from alerts.engine.indices import IndexEngine
 from alerts.engine.ticks import Engine, Topics
+from alerts.store.indices import IndexStore
 from alerts.store.instruments import Counters, StateStore
 from schemas.errors import ConfigError
 from schemas.indices import IndicesFile, load_indices

@@ -13,7 +13,8 @@ from redis.asyncio import Redis
 from alerts.core.index_agent import IndexState
 from alerts.core.instrument import seed_closes
 from alerts.core.market import Market
-from alerts.engine.indices import IndexStore, starting_prices
+from alerts.engine.indices import starting_prices
+from alerts.store.indices import IndexStore
 from alerts.store.instruments import Change, StaleStateError, StateStore
 from schemas.daily_bars import DailyBar
 from schemas.errors import InputError
