@@ -14,7 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from alerts.core.decode import Incoming
-from alerts.delivery.kafka import DeliveryError
+from alerts.delivery.errors import DeliveryError
 from alerts.engine.indices import IndexEngine
 from alerts.engine.ticks import BatchResult, Engine
 from schemas.settings import Settings

@@ -16,7 +16,8 @@ from redis.asyncio import Redis
 
 from alerts.core.market import Market
 from alerts.core.sessions import CalendarBuildError
-from alerts.delivery.kafka import GroupOffsets, KafkaPublisher, high_watermarks
+from alerts.delivery.kafka import KafkaPublisher
+from alerts.delivery.kafka_offsets import GroupOffsets, high_watermarks
 from alerts.engine.indices import IndexEngine
 from alerts.engine.ticks import Engine, Topics
 from alerts.store.indices import IndexStore

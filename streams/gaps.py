@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from alerts.core.decode import Incoming
-from alerts.delivery.kafka import DeliveryError, GroupOffsets
+from alerts.delivery.errors import DeliveryError
+from alerts.delivery.kafka_offsets import GroupOffsets
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ from confluent_kafka import KafkaException, Producer
 from pydantic import ValidationError
 
 from alerts.core.market import Market
-from alerts.delivery.kafka import DeliveryError, GroupOffsets
+from alerts.delivery.errors import DeliveryError
+from alerts.delivery.kafka_offsets import GroupOffsets
 from schemas.errors import InputError, describe
 from schemas.ticks import SessionEnd, Tick, TickBatch
 from streams.partitioner import partition_of

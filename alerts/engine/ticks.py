@@ -20,7 +20,8 @@ from alerts.core.decode import Incoming, Rejected, Routed, SessionEndAt, TickAt,
 from alerts.core.forwarding import Forwarding
 from alerts.core.instrument import InstrumentState, Step, apply_tick, close_session
 from alerts.core.market import Market
-from alerts.delivery.kafka import GroupOffsets, KafkaPublisher, Record, alert_ids_from
+from alerts.delivery.kafka import KafkaPublisher, Record
+from alerts.delivery.kafka_offsets import GroupOffsets, alert_ids_from
 from alerts.store.instruments import (
     Change,
     Delivered,

@@ -26,7 +26,7 @@ import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 from redis import Redis
 
-from alerts.delivery.kafka import read_to_end
+from alerts.delivery.kafka_offsets import read_to_end
 from schemas.settings import Settings
 from schemas.ticks import Tick
 from streams.dev.broker import spawn_broker

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
-from alerts.delivery.kafka import read_to_end
+from alerts.delivery.kafka_offsets import read_to_end
 from schemas.alerts import Alert
 from schemas.settings import Settings
 from schemas.ticks import Tick

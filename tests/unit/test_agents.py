@@ -9,7 +9,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from alerts.core.decode import Incoming
-from alerts.delivery.kafka import DeliveryError
+from alerts.delivery.errors import DeliveryError
 from alerts.engine.ticks import BatchResult
 from streams import agents
 
