@@ -11,11 +11,12 @@ from datetime import date
 from pathlib import Path
 
 import orjson
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaException
 from pydantic import ValidationError
 
 from alerts.core.market import Market
 from alerts.delivery.errors import DeliveryError
+from alerts.delivery.kafka import BULK_FEED, producer_for
 from alerts.delivery.kafka_offsets import GroupOffsets
 from schemas.errors import InputError, describe
 from schemas.ticks import SessionEnd, Tick, TickBatch
@@ -245,16 +246,8 @@ class _Publisher:
 
     def __init__(self, bootstrap: str, topic: str, pace: Pace | None = None) -> None:
         self.topic = topic
-        self.producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "enable.idempotence": True,
-                "linger.ms": 5,
-                "partitioner": "murmur2_random",
-                "message.timeout.ms": 30_000,
-                "log_level": 2,  # a one-line error says it all; see finish()
-            }
-        )
+        # Quiet: a one-line error says it all; see finish().
+        self.producer = producer_for(BULK_FEED, bootstrap)
         try:
             metadata = self.producer.list_topics(topic, timeout=10).topics[topic]
         except KafkaException as error:

@@ -1,4 +1,4 @@
-"""Kafka delivery: publish alerts (and dead letters) and know where Kafka put them."""
+"""Kafka delivery: every producer's set-up by role, and the publisher of alerts and dead letters."""
 
 from __future__ import annotations
 
@@ -11,6 +11,72 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from alerts.delivery.errors import DeliveryError
 from alerts.delivery.kafka_offsets import high_watermarks
+
+
+@dataclass(frozen=True)
+class ProducerRole:
+    """What a producer is for, as the few settings that follow from it (`producer_settings`)."""
+
+    #: How long a message waits for others to share its request: 1 ms where each one is
+    #: due now, 5 ms where throughput matters more than the last millisecond.
+    linger_ms: int
+    #: Retries never write a message twice nor reorder a partition.
+    idempotent: bool
+    #: Give up on a message after this long; None keeps librdkafka's five minutes.
+    message_timeout_ms: int | None = None
+    #: Only critical lines in the log: the caller reports a failure itself, in one line.
+    quiet: bool = False
+
+
+#: Alerts and dead letters: never lost, doubled or reordered, and sent at once (the
+#: tick-to-alert budget), with a bounded wait so that a stuck broker becomes an error.
+ALERT_PUBLISHER = ProducerRole(linger_ms=1, idempotent=True, message_timeout_ms=30_000)
+#: A tick file or a test's feed published in bulk: batched for throughput, each tick
+#: once and in order.
+BULK_FEED = ProducerRole(linger_ms=5, idempotent=True, message_timeout_ms=30_000, quiet=True)
+#: A live feed offered at a steady rate (the bench's latency stage): each tick sent at once.
+LIVE_FEED = ProducerRole(linger_ms=1, idempotent=False)
+
+Setting = str | int | bool
+
+#: librdkafka counts log levels as syslog does.
+_LOG_CRITICAL = 2
+
+
+def producer_settings(
+    role: ProducerRole,
+    bootstrap: str,
+    client_id: str | None = None,
+    max_message_bytes: int | None = None,
+) -> dict[str, Setting]:
+    """The librdkafka configuration of a producer in this role."""
+    settings: dict[str, Setting] = {"bootstrap.servers": bootstrap}
+    if client_id is not None:
+        settings["client.id"] = client_id
+    if role.idempotent:
+        settings["enable.idempotence"] = True
+    # librdkafka's default too, and implied by idempotence: said once for every role.
+    settings["acks"] = "all"
+    settings["linger.ms"] = role.linger_ms
+    # Java clients' partitioner, so a symbol lands where partition_of and Java expect.
+    settings["partitioner"] = "murmur2_random"
+    if role.message_timeout_ms is not None:
+        settings["message.timeout.ms"] = role.message_timeout_ms
+    if max_message_bytes is not None:
+        settings["message.max.bytes"] = max_message_bytes
+    if role.quiet:
+        settings["log_level"] = _LOG_CRITICAL
+    return settings
+
+
+def producer_for(
+    role: ProducerRole,
+    bootstrap: str,
+    client_id: str | None = None,
+    max_message_bytes: int | None = None,
+) -> Producer:
+    """A confluent-kafka producer set up for this role (see `producer_settings`)."""
+    return Producer(producer_settings(role, bootstrap, client_id, max_message_bytes))
 
 
 @dataclass(frozen=True)
@@ -31,18 +97,7 @@ class KafkaPublisher:
 
     def __init__(self, bootstrap: str, client_id: str = "tickwatch") -> None:
         self.bootstrap = bootstrap
-        self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "client.id": client_id,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 1,
-                # Java clients' partitioner, so an instrument's alerts land where they expect.
-                "partitioner": "murmur2_random",
-                "message.timeout.ms": 30_000,
-            }
-        )
+        self._producer = producer_for(ALERT_PUBLISHER, bootstrap, client_id)
         self._marks: dict[str, dict[int, int]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from redis import Redis
 
+from alerts.delivery.kafka import LIVE_FEED, producer_for
 from alerts.delivery.kafka_offsets import read_to_end
 from schemas.settings import Settings
 from schemas.ticks import Tick
@@ -258,8 +259,7 @@ def latency(settings: Settings, redis: Redis, scale: Scale, hot: Sequence[str], 
     with workers(settings, count, log) as procs:
         pids = {p.pid for p in procs}
         wait(lambda: _warm(settings, redis, pids), 120, "the workers to join")
-        producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 1,
-                             "partitioner": "murmur2_random"})  # fmt: skip
+        producer = producer_for(LIVE_FEED, settings.kafka_bootstrap)
         total = int(rate * seconds)
         began = time.perf_counter()
         for n in range(total):

@@ -153,8 +153,7 @@ def test_topics_on_a_broker_that_cannot_create_them_is_one_line(tmp_path: Path) 
 
 
 def test_tail_prints_alerts_for_a_person_and_as_json(tmp_path: Path) -> None:
-    from confluent_kafka import Producer
-
+    from alerts.delivery.kafka import BULK_FEED, producer_for
     from streams.dev.broker import spawn_broker
     from streams.topics import TopicSpec
 
@@ -166,7 +165,7 @@ def test_tail_prints_alerts_for_a_person_and_as_json(tmp_path: Path) -> None:
     }  # fmt: skip
     broker = spawn_broker([TopicSpec("alerts", 1)])
     try:
-        producer = Producer({"bootstrap.servers": broker.bootstrap})
+        producer = producer_for(BULK_FEED, broker.bootstrap)
         producer.produce("alerts", key=b"BIDU", value=orjson.dumps(alert))
         producer.flush(10)
         env = {**os.environ, "TICKWATCH_KAFKA_BOOTSTRAP": broker.bootstrap}

@@ -24,6 +24,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from redis import Redis
 
 from alerts.core.sessions import get_calendar
+from alerts.delivery.kafka import BULK_FEED, producer_for
 from schemas.alerts import Alert
 from schemas.settings import Settings
 from schemas.ticks import Tick
@@ -316,16 +317,8 @@ class Feed:
     failures: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.producer = Producer(
-            {
-                "bootstrap.servers": self.bootstrap,
-                "partitioner": "murmur2_random",
-                "enable.idempotence": True,
-                "linger.ms": 5,
-                "message.max.bytes": 4 * ONE_MB,  # librdkafka's own default is 1,000,000
-                "log_level": 2,
-            }
-        )
+        # librdkafka's own message.max.bytes (1,000,000) would refuse the largest ones.
+        self.producer = producer_for(BULK_FEED, self.bootstrap, max_message_bytes=4 * ONE_MB)
 
     def send(self, topic: str, messages: list[Message]) -> None:
         for message in messages:

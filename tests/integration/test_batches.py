@@ -5,13 +5,12 @@ from __future__ import annotations
 import random
 from datetime import date
 
-from confluent_kafka import Producer
 from redis.asyncio import Redis
 
 from alerts.core.decode import Incoming
 from alerts.core.market import Market
 from alerts.core.sessions import get_calendar
-from alerts.delivery.kafka import KafkaPublisher
+from alerts.delivery.kafka import BULK_FEED, KafkaPublisher, producer_for
 from alerts.engine.ticks import Engine, Topics
 from alerts.store.instruments import StateStore
 from schemas.instruments import InstrumentsFile
@@ -84,8 +83,7 @@ async def test_batched_messages_give_the_alerts_of_single_ticks(
 def test_batches_land_on_the_partition_of_their_symbols_single_ticks(
     settings: Settings,
 ) -> None:
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap,
-                         "partitioner": "murmur2_random"})  # fmt: skip
+    producer = producer_for(BULK_FEED, settings.kafka_bootstrap)
     landed: dict[str, int] = {}
 
     def delivered(err, msg) -> None:  # type: ignore[no-untyped-def]

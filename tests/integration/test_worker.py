@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-from confluent_kafka import Producer
 from redis import Redis
 
+from alerts.delivery.kafka import BULK_FEED, producer_for
 from schemas.alerts import Alert, alert_id
 from schemas.settings import Settings
 from schemas.ticks import Tick
@@ -65,7 +65,7 @@ def test_a_four_percent_gain_travels_kafka_faust_redis_kafka(
 
 
 def test_a_bad_tick_is_dead_lettered_with_its_reason(settings: Settings, tmp_path: Path) -> None:
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    producer = producer_for(BULK_FEED, settings.kafka_bootstrap)
     producer.produce(settings.topic_ticks, key=b"X", value=b"{not json")
     producer.produce(settings.topic_ticks, key=b"X", value=b'{"symbol":"X","price":-1,"ts":1}')
     good = b'{"symbol":"X","price":1,"ts":"2025-09-18T10:00:00+08:00"}'
