@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError
 from pydantic import ValidationError
 
+from alerts.delivery.kafka_offsets import watermarks
 from schemas.alerts import Alert
 
 
@@ -55,14 +56,8 @@ class AlertReader:
         if not assigned:
             return False
         positions = self._consumer.position(assigned)
-        for tp in positions:
-            _, high = self._consumer.get_watermark_offsets(
-                TopicPartition(tp.topic, tp.partition), timeout=5, cached=False
-            )
-            offset = tp.offset if tp.offset >= 0 else 0
-            if offset < high:
-                return False
-        return True
+        ends = watermarks(self._consumer, self.topic, [tp.partition for tp in positions], 5)
+        return all(max(tp.offset, 0) >= ends[tp.partition][1] for tp in positions)
 
     def close(self) -> None:
         self._consumer.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import orjson
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
@@ -11,27 +11,54 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from alerts.delivery.errors import DeliveryError
 
 
-def _consumer(bootstrap: str) -> Consumer:
+def reader(bootstrap: str, group: str = "tickwatch-recovery") -> Consumer:
+    """A consumer that reads offsets, watermarks and the partitions it is assigned
+    without joining its group or committing anything; the caller closes it."""
     return Consumer(
         {
             "bootstrap.servers": bootstrap,
-            "group.id": "tickwatch-recovery",
+            "group.id": group,
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
         }
     )
 
 
+def partitions_of(consumer: Consumer, topic: str, timeout_s: float) -> list[int]:
+    """The topic's partitions, as the cluster's metadata lists them."""
+    return list(consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions)
+
+
+def watermarks(
+    consumer: Consumer, topic: str, partitions: Iterable[int] | None, timeout_s: float
+) -> dict[int, tuple[int, int]]:
+    """Each partition's log start and high watermark (all partitions when None), asked
+    of the brokers now, never cached. KafkaException when Kafka does not answer."""
+    if partitions is None:
+        partitions = partitions_of(consumer, topic, timeout_s)
+    found = {}
+    for partition in partitions:
+        tp = TopicPartition(topic, partition)
+        low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
+        found[partition] = (int(low), int(high))
+    return found
+
+
+def committed_offsets(
+    consumer: Consumer, topic: str, partitions: Sequence[int], timeout_s: float
+) -> dict[int, int | None]:
+    """The consumer's group's committed offset on each partition; None where it never
+    committed one. KafkaException when Kafka does not answer."""
+    wanted = [TopicPartition(topic, p) for p in partitions]
+    found = consumer.committed(wanted, timeout=timeout_s)
+    return {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in found}
+
+
 def high_watermarks(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[int, int]:
-    consumer = _consumer(bootstrap)
+    """Each partition's high watermark, now."""
+    consumer = reader(bootstrap)
     try:
-        partitions = consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions
-        return {
-            p: consumer.get_watermark_offsets(
-                TopicPartition(topic, p), timeout=timeout_s, cached=False
-            )[1]
-            for p in partitions
-        }
+        return {p: high for p, (_, high) in watermarks(consumer, topic, None, timeout_s).items()}
     finally:
         consumer.close()
 
@@ -41,14 +68,12 @@ def read_to_end(
 ) -> Iterator[Message]:
     """Every committed message of the topic, partition by partition, from `starts`
     (default: the oldest kept) to the high watermarks as they are now."""
-    consumer = _consumer(bootstrap)
+    consumer = reader(bootstrap)
     try:
         if starts is None:
-            partitions = consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions
-            starts = dict.fromkeys(partitions, 0)
+            starts = dict.fromkeys(partitions_of(consumer, topic, timeout_s), 0)
         for partition, start in sorted(starts.items()):
-            tp = TopicPartition(topic, partition)
-            low, high = consumer.get_watermark_offsets(tp, timeout=timeout_s, cached=False)
+            low, high = watermarks(consumer, topic, [partition], timeout_s)[partition]
             first = max(start, low)
             if first >= high:
                 continue
@@ -101,38 +126,27 @@ class GroupOffsets:
 
     def _client(self) -> Consumer:
         if self._consumer is None:
-            self._consumer = Consumer(
-                {
-                    "bootstrap.servers": self.bootstrap,
-                    "group.id": self.group,
-                    "enable.auto.commit": False,
-                }
-            )
+            self._consumer = reader(self.bootstrap, self.group)
         return self._consumer
 
     def committed(self, topic: str, partitions: Sequence[int]) -> dict[int, int | None]:
         """Each partition's committed offset; None where the group never committed one.
         DeliveryError when Kafka does not answer."""
-        wanted = [TopicPartition(topic, p) for p in partitions]
         try:
             with self._lock:
-                found = self._client().committed(wanted, timeout=self._timeout_s)
+                return committed_offsets(self._client(), topic, partitions, self._timeout_s)
         except KafkaException as error:
             raise DeliveryError(f"committed offsets of {self.group}: {error}") from None
-        return {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in found}
 
     def log_start(self, topic: str, partition: int) -> int:
         """The oldest offset Kafka still keeps on this partition (DeliveryError when Kafka
         does not answer)."""
-        tp = TopicPartition(topic, partition)
         try:
             with self._lock:
-                low, _ = self._client().get_watermark_offsets(
-                    tp, timeout=self._timeout_s, cached=False
-                )
+                found = watermarks(self._client(), topic, [partition], self._timeout_s)
         except KafkaException as error:
             raise DeliveryError(f"log start of {topic}[{partition}]: {error}") from None
-        return int(low)
+        return found[partition][0]
 
     def close(self) -> None:
         with self._lock:

@@ -27,7 +27,7 @@ from confluent_kafka import Consumer, TopicPartition
 from redis import Redis
 
 from alerts.delivery.kafka import LIVE_FEED, producer_for
-from alerts.delivery.kafka_offsets import read_to_end
+from alerts.delivery.kafka_offsets import partitions_of, read_to_end
 from schemas.settings import Settings
 from schemas.ticks import Tick
 from streams.dev.broker import spawn_broker
@@ -182,7 +182,7 @@ def raw_consume(bootstrap: str, topic: str, count: int) -> float:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-raw-{os.getpid()}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False,
                          "fetch.wait.max.ms": 10})  # fmt: skip
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    partitions = partitions_of(consumer, topic, 10)
     seen = 0
     # Assigned, not subscribed: the clock starts before the first fetch, with no
     # group join to wait for, so it times fetching as well as decoding.

@@ -11,9 +11,9 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
 from redis import Redis
 
+from alerts.delivery.kafka_offsets import committed_offsets, reader, watermarks
 from schemas.alerts import Alert
 from schemas.errors import TickwatchError
 from schemas.settings import Settings
@@ -118,23 +118,21 @@ def backlog(settings: Settings, ends: dict[int, int]) -> dict[tuple[str, int], i
     The worker feeds itself (constituent prices, then index ticks), so the pipeline is
     done only when two looks in a row find the same watermarks, all committed.
     """
-    consumer = Consumer(
-        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.app_id}
-    )
+    topics = (settings.topic_ticks, settings.topic_constituents)
+    consumer = reader(settings.kafka_bootstrap, settings.app_id)
     try:
-        highs: dict[tuple[str, int], int] = {}
-        for topic in (settings.topic_ticks, settings.topic_constituents):
-            for partition in consumer.list_topics(topic, timeout=5).topics[topic].partitions:
-                tp = TopicPartition(topic, partition)
-                highs[(topic, partition)] = consumer.get_watermark_offsets(
-                    tp, timeout=5, cached=False
-                )[1]
-        wanted = [TopicPartition(t, p) for t, p in highs]
-        for tp in consumer.committed(wanted, timeout=5):
-            need = max(highs[(tp.topic, tp.partition)], ends.get(tp.partition, 0)
-                       if tp.topic == settings.topic_ticks else 0)  # fmt: skip
-            if max(tp.offset, 0) < need:  # never committed: -1001
-                return None
+        highs = {
+            (topic, partition): high
+            for topic in topics
+            for partition, (_, high) in watermarks(consumer, topic, None, 5).items()
+        }
+        for topic in topics:
+            partitions = [p for t, p in highs if t == topic]
+            for partition, offset in committed_offsets(consumer, topic, partitions, 5).items():
+                need = max(highs[(topic, partition)], ends.get(partition, 0)
+                           if topic == settings.topic_ticks else 0)  # fmt: skip
+                if (offset or 0) < need:
+                    return None
         return highs
     finally:
         consumer.close()

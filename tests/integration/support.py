@@ -8,9 +8,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Message
 
-from alerts.delivery.kafka_offsets import read_to_end
+from alerts.delivery.kafka_offsets import committed_offsets, partitions_of, read_to_end, reader
 from schemas.alerts import Alert
 from schemas.settings import Settings
 from schemas.ticks import Tick
@@ -43,13 +43,13 @@ def read_topic(bootstrap: str, topic: str) -> list[Message]:
 
 
 def committed(settings: Settings, topic: str) -> dict[int, int]:
-    consumer = Consumer(
-        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.app_id}
-    )
+    """The worker group's committed offset on each partition of the topic; 0 where it
+    never committed one."""
+    consumer = reader(settings.kafka_bootstrap, settings.app_id)
     try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        found = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
-        return {tp.partition: tp.offset for tp in found}
+        partitions = partitions_of(consumer, topic, 10)
+        found = committed_offsets(consumer, topic, partitions, 10)
+        return {p: offset or 0 for p, offset in found.items()}
     finally:
         consumer.close()
 

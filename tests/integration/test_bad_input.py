@@ -20,11 +20,12 @@ from pathlib import Path
 
 import orjson
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from redis import Redis
 
 from alerts.core.sessions import get_calendar
 from alerts.delivery.kafka import BULK_FEED, producer_for
+from alerts.delivery.kafka_offsets import GroupOffsets
 from schemas.alerts import Alert
 from schemas.settings import Settings
 from schemas.ticks import Tick
@@ -341,12 +342,10 @@ class Feed:
         assert not self.failures, self.failures[:3]
 
 
-def committed_at_least(consumer: Consumer, topic: str, ends: dict[int, int]) -> Callable[[], bool]:
-    wanted = [TopicPartition(topic, p) for p in ends]
-
+def committed_at_least(group: GroupOffsets, topic: str, ends: dict[int, int]) -> Callable[[], bool]:
     def check() -> bool:
-        found = {tp.partition: tp.offset for tp in consumer.committed(wanted, timeout=10)}
-        return all(found.get(p, -1) >= end for p, end in ends.items())
+        found = group.committed(topic, list(ends))
+        return all((found.get(p) or 0) >= end for p, end in ends.items())
 
     return check
 
@@ -414,7 +413,7 @@ def test_a_broken_feed_is_dead_lettered_message_by_message_and_nothing_else_is_l
     log = tmp_path / "worker.log"
     worker = start_worker(settings, log)
     pid = worker.pid
-    group = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": settings.app_id})
+    group = GroupOffsets(settings.kafka_bootstrap, settings.app_id)
     try:
         previous: dict[int, int] = {}
         for burst in bursts(messages):
@@ -434,10 +433,9 @@ def test_a_broken_feed_is_dead_lettered_message_by_message_and_nothing_else_is_l
         stop_child(worker)
 
     # The embedded broker kept every dead letter (it drops the oldest beyond a few MB).
-    lows = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "lows"})
+    lows = GroupOffsets(settings.kafka_bootstrap, "lows")
     for p in range(PARTITIONS):
-        tp = TopicPartition(settings.topic_dlq, p)
-        assert lows.get_watermark_offsets(tp, timeout=10)[0] == 0, "dead letters dropped"
+        assert lows.log_start(settings.topic_dlq, p) == 0, "dead letters dropped"
     lows.close()
 
     # The dead-letter topic holds exactly the malformed set, each with its reason.

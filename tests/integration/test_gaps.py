@@ -7,8 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
-
+from alerts.delivery.kafka_offsets import GroupOffsets
 from schemas.settings import Settings
 from schemas.ticks import Tick
 from streams.dev.broker import spawn_broker
@@ -20,12 +19,11 @@ from tests.integration.support import committed, processed_all, start_worker, wa
 
 
 def log_start(settings: Settings) -> int:
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "probe"})
+    probe = GroupOffsets(settings.kafka_bootstrap, "probe")
     try:
-        low, _ = consumer.get_watermark_offsets(TopicPartition(settings.topic_ticks, 0), 10)
-        return int(low)
+        return probe.log_start(settings.topic_ticks, 0)
     finally:
-        consumer.close()
+        probe.close()
 
 
 def test_a_position_below_the_log_start_is_one_error_and_a_count(
