@@ -112,7 +112,7 @@ def write_history(folder: Path, scale: Scale, day: datetime) -> Path:
 
 
 def seed(settings: Settings, history: Path) -> None:
-    from streams.app import load_market
+    from streams.market_files import load_market
     from streams.seed import run_seed
 
     assert settings.redis_url is not None

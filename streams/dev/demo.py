@@ -17,10 +17,10 @@ from redis import Redis
 from schemas.alerts import Alert
 from schemas.errors import TickwatchError
 from schemas.settings import Settings
-from streams.app import load_market
 from streams.dev.broker import spawn_broker
 from streams.dev.children import spawn_tickwatch, stop_child
 from streams.dev.redis_server import embedded_redis
+from streams.market_files import load_market
 from streams.metrics import counted_to, read_counts, summed
 from streams.replay import Pace, publish_ticks, read_tick_file, session_ends
 from streams.seed import run_seed

@@ -27,9 +27,9 @@ from alerts.core.sessions import get_calendar
 from schemas.alerts import Alert
 from schemas.settings import Settings
 from schemas.ticks import Tick
-from streams.app import load_market
 from streams.dev.broker import BrokerProcess
 from streams.dev.children import stop_child
+from streams.market_files import load_market
 from streams.partitioner import partition_of
 from tests.integration.support import processed_all, read_topic, start_worker, wait_for
 from tests.oracle import compare, oracle

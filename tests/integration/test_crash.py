@@ -15,8 +15,8 @@ from pathlib import Path
 from alerts.core.sessions import get_calendar
 from schemas.alerts import Alert
 from schemas.settings import Settings
-from streams.app import load_market
 from streams.dev.children import stop_child
+from streams.market_files import load_market
 from streams.replay import publish_ticks, session_ends
 from streams.seed import run_seed
 from tests.integration.support import committed, processed_all, read_topic, start_worker, wait_for
