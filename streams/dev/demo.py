@@ -6,8 +6,8 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,10 +18,10 @@ from schemas.alerts import Alert
 from schemas.errors import TickwatchError
 from schemas.settings import Settings
 from streams.dev.broker import spawn_broker
-from streams.dev.children import spawn_tickwatch, stop_child
 from streams.dev.redis_server import embedded_redis
+from streams.dev.workers import running_worker, worker_counts
 from streams.market_files import load_market
-from streams.metrics import counted_to, read_counts, summed
+from streams.metrics import counted_to
 from streams.replay import Pace, publish_ticks, read_tick_file, session_ends
 from streams.seed import run_seed
 from streams.tail import AlertReader, format_alert
@@ -98,17 +98,6 @@ class Outcome:
 class DemoResult:
     alerts: list[Alert]
     outcome: Outcome
-
-
-@contextmanager
-def running_worker(settings: Settings, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`tickwatch worker` as a child process, stopped (SIGTERM) on exit."""
-    with log_path.open("wb") as log:
-        worker = spawn_tickwatch(["worker"], settings, log)
-        try:
-            yield worker
-        finally:
-            stop_child(worker)
 
 
 def backlog(settings: Settings, ends: dict[int, int]) -> dict[tuple[str, int], int] | None:
@@ -189,15 +178,6 @@ def run_demo(
         while options.keep_running and worker.poll() is None:
             alerts += _show(reader, options, emit)
         return DemoResult(alerts, outcome)
-
-
-def worker_counts(url: str, prefix: str) -> dict[str, int]:
-    """Every worker's counts under this prefix, summed (see streams.metrics)."""
-    client = Redis.from_url(url)
-    try:
-        return summed(read_counts(client, prefix).values())
-    finally:
-        client.close()
 
 
 def _collect(

@@ -13,7 +13,7 @@ from schemas.settings import Settings
 from schemas.ticks import Tick
 from streams.dev.broker import spawn_broker
 from streams.dev.children import stop_child
-from streams.dev.demo import worker_counts
+from streams.dev.workers import worker_counts
 from streams.replay import publish_ticks
 from streams.topics import topic_specs
 from tests.integration.support import committed, processed_all, start_worker, wait_for

@@ -10,8 +10,8 @@ from redis import Redis
 
 from schemas.settings import Settings
 from streams.dev.children import stop_child
-from streams.dev.demo import worker_counts
 from streams.dev.redis_server import free_port, start_redis_server
+from streams.dev.workers import worker_counts
 from streams.replay import publish_ticks
 from tests.integration.support import (
     alerts_on_kafka,
