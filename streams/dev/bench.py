@@ -15,8 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,10 +30,18 @@ from alerts.delivery.kafka import read_to_end
 from schemas.settings import Settings
 from schemas.ticks import Tick
 from streams.dev.broker import spawn_broker
-from streams.dev.children import spawn, spawn_tickwatch, stop_child
+from streams.dev.children import spawn, stop_child
 from streams.dev.demo import backlog
 from streams.dev.redis_server import embedded_redis
-from streams.metrics import counted_to, read_counts, summed
+from streams.dev.workers import (
+    Settling,
+    TimedOut,
+    joined,
+    running_workers,
+    wait_until,
+    worker_counts,
+)
+from streams.metrics import read_counts
 from streams.replay import encode, publish_ticks
 from streams.topics import TopicSpec
 
@@ -139,37 +147,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-@contextmanager
-def workers(settings: Settings, count: int, log: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
-    with log.open("ab") as out:
-        procs = [spawn_tickwatch(["worker"], settings, out) for _ in range(count)]
-    try:
-        yield procs
-    finally:
-        for proc in procs:
-            stop_child(proc)
+def settled(settings: Settings) -> Settling:
+    """True once the workers have committed everything, and their counts cover it."""
+    url, prefix = settings.redis_url, settings.key_prefix
+    assert url is not None
+    return Settling(lambda: backlog(settings, {}), lambda: worker_counts(url, prefix))
 
 
 def wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"benchmark: timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def settled(settings: Settings, redis: Redis) -> Callable[[], bool]:
-    """True once the workers have committed everything, and their counts cover it."""
-    last: list[object] = [None]
-
-    def check() -> bool:
-        seen = backlog(settings, {})
-        done = seen is not None and seen == last[0]
-        last[0] = seen
-        counts = summed(read_counts(redis, settings.key_prefix).values())
-        return done and seen is not None and counted_to(counts, seen)
-
-    return check
+    """Wait as every stage does: a look every 0.1 s, a RuntimeError when time is up."""
+    try:
+        wait_until(condition, timeout_s, what, interval_s=0.1)
+    except TimedOut as error:
+        raise RuntimeError(f"benchmark: {error}") from None
 
 
 # -- the stages ------------------------------------------------------------------------
@@ -222,25 +212,22 @@ def pipeline(
 ) -> Run:  # fmt: skip
     """(c) the whole pipeline on a burst of ticks, by `count` worker processes."""
     rng = random.Random(1)
-    with workers(settings, count, log) as procs:
+    with running_workers(settings, count, log) as procs:
         # Warm up until every worker has joined and processed something.
         pids = {p.pid for p in procs}
         start = ticks[0].ts - timedelta(minutes=1)
 
-        def joined() -> bool:
-            warm = [Tick(symbol=f"B{rng.randrange(50):04d}", price=1.0, ts=start)
+        def warm() -> list[Tick]:
+            return [Tick(symbol=f"B{rng.randrange(50):04d}", price=1.0, ts=start)
                     for _ in range(20)]  # fmt: skip
-            publish_ticks(warm, settings.kafka_bootstrap, settings.topic_ticks)
-            time.sleep(0.5)
-            return pids <= read_counts(redis, settings.key_prefix).keys()
 
-        wait(joined, 120, f"{count} worker(s) to join")
-        wait(settled(settings, redis), 60, "the warm-up")
+        wait(joined(settings, redis, pids, warm), 120, f"{count} worker(s) to join")
+        wait(settled(settings), 60, "the warm-up")
         before = read_counts(redis, settings.key_prefix)
         cpu_before = sum(cpu_seconds(pid) for pid in pids)
         began = time.time()
         publish_ticks(ticks, settings.kafka_bootstrap, settings.topic_ticks, batch=batch)
-        wait(settled(settings, redis), 600, "the burst")
+        wait(settled(settings), 600, "the burst")
         cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
         after = read_counts(redis, settings.key_prefix)
     ended = max(c["last_ms"] for c in after.values()) / 1000
@@ -255,9 +242,14 @@ def latency(settings: Settings, redis: Redis, scale: Scale, hot: Sequence[str], 
     rng = random.Random(2)
     prices = {s: 100.0 for s in hot}
     seed(settings, write_history(log.parent, scale, datetime.now(UTC)))
-    with workers(settings, count, log) as procs:
+    with running_workers(settings, count, log) as procs:
+
+        def warm() -> list[Tick]:
+            ts = datetime.now(UTC) - timedelta(minutes=1)
+            return [Tick(symbol=f"B{i:04d}", price=1.0, ts=ts) for i in range(0, 40, 3)]
+
         pids = {p.pid for p in procs}
-        wait(lambda: _warm(settings, redis, pids), 120, "the workers to join")
+        wait(joined(settings, redis, pids, warm), 120, "the workers to join")
         producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 1,
                              "partitioner": "murmur2_random"})  # fmt: skip
         total = int(rate * seconds)
@@ -277,7 +269,7 @@ def latency(settings: Settings, redis: Redis, scale: Scale, hot: Sequence[str], 
             producer.produce(settings.topic_ticks, key=symbol.encode(), value=encode(tick))
             producer.poll(0)
         producer.flush(30)
-        wait(settled(settings, redis), 120, "the latency run")
+        wait(settled(settings), 120, "the latency run")
     out = []
     for msg in read_to_end(settings.kafka_bootstrap, settings.topic_alerts):
         alert = orjson.loads(msg.value() or b"{}")
@@ -285,14 +277,6 @@ def latency(settings: Settings, redis: Redis, scale: Scale, hot: Sequence[str], 
             event_ms = datetime.fromisoformat(alert["ts"]).timestamp() * 1000
             out.append(msg.timestamp()[1] - event_ms)
     return sorted(out)
-
-
-def _warm(settings: Settings, redis: Redis, pids: set[int]) -> bool:
-    ts = datetime.now(UTC) - timedelta(minutes=1)
-    warm = [Tick(symbol=f"B{i:04d}", price=1.0, ts=ts) for i in range(0, 40, 3)]
-    publish_ticks(warm, settings.kafka_bootstrap, settings.topic_ticks)
-    time.sleep(0.5)
-    return pids <= read_counts(redis, settings.key_prefix).keys()
 
 
 def percentile(values: Sequence[float], q: float) -> float:

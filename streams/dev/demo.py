@@ -19,9 +19,8 @@ from schemas.errors import TickwatchError
 from schemas.settings import Settings
 from streams.dev.broker import spawn_broker
 from streams.dev.redis_server import embedded_redis
-from streams.dev.workers import running_worker, worker_counts
+from streams.dev.workers import Settling, running_workers, worker_counts
 from streams.market_files import load_market
-from streams.metrics import counted_to
 from streams.replay import Pace, publish_ticks, read_tick_file, session_ends
 from streams.seed import run_seed
 from streams.tail import AlertReader, format_alert
@@ -163,7 +162,7 @@ def run_demo(
             report = run_seed(redis_url, prefix, market, options.history)
             emit(f"demo: seeded {report.applied} daily closes of {report.instruments} instruments")
         log_path = Path(tempfile.mkdtemp(prefix="tickwatch-demo-")) / "worker.log"
-        worker = stack.enter_context(running_worker(settings, log_path))
+        (worker,) = stack.enter_context(running_workers(settings, 1, log_path))
         reader = AlertReader(settings.kafka_bootstrap, settings.topic_alerts, True)
         stack.callback(reader.close)
         emit(f"demo: replaying {len(ticks)} ticks from {options.ticks}; worker log {log_path}")
@@ -190,17 +189,18 @@ def _collect(
     emit: Callable[[str], None],
 ) -> tuple[list[Alert], dict[str, int]]:
     """The alerts, and the worker's counts, once it has settled every message."""
-    assert settings.redis_url is not None
+    url, prefix = settings.redis_url, settings.key_prefix
+    assert url is not None
+    settled = Settling(lambda: backlog(settings, ends), lambda: worker_counts(url, prefix))
     alerts: list[Alert] = []
     deadline = time.monotonic() + options.timeout_s
-    done = False
-    last: dict[tuple[str, int], int] | None = None
     progress: dict[str, int] = {}
     while True:
         alerts += _show(reader, options, emit)
         if worker.poll() is not None:
             raise DemoError(f"the worker exited with code {worker.returncode}; see {log_path}")
-        counts = worker_counts(settings.redis_url, settings.key_prefix)
+        done = settled()
+        counts = settled.counts
         if counts.get("ticks") != progress.get("ticks"):
             deadline = time.monotonic() + options.timeout_s
             progress = counts
@@ -208,11 +208,8 @@ def _collect(
             raise DemoError(
                 f"no progress for {options.timeout_s:.0f}s, ticks left unprocessed; see {log_path}"
             )
-        if done and last is not None and reader.at_end() and counted_to(counts, last):
+        if done and reader.at_end():
             return alerts, counts
-        seen = backlog(settings, ends)
-        done = seen is not None and seen == last
-        last = seen
 
 
 def _show(reader: AlertReader, options: DemoOptions, emit: Callable[[str], None]) -> list[Alert]:
