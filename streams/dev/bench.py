@@ -285,6 +285,13 @@ def percentile(values: Sequence[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
+def latency_figures(values: Sequence[float], offered: int) -> dict[str, float]:
+    """A latency run's p50, p99 and p99.9 (ms), its number of alerts and offered load."""
+    figures = {name: round(percentile(values, q), 2)
+               for name, q in (("p50", 0.50), ("p99", 0.99), ("p999", 0.999))}  # fmt: skip
+    return {**figures, "alerts": len(values), "offered_ticks_per_s": offered}
+
+
 # -- the run ---------------------------------------------------------------------------
 
 STAGES = ("single", "batched", "two", "latency", "light")
@@ -362,21 +369,8 @@ def run_bench(quick: bool, emit: Callable[[str], None] = print) -> dict[str, Any
         "pipeline_msgs_per_s": round(single.rate),
         "batched_ticks_per_s": round(batched.rate),
         "two_workers_msgs_per_s": round(two.rate),
-        "latency_ms": {
-            "p50": round(percentile(lat, 0.50), 2),
-            "p99": round(percentile(lat, 0.99), 2),
-            "p999": round(percentile(lat, 0.999), 2),
-            "alerts": len(lat),
-            "offered_ticks_per_s": scale.rate,
-            "workers": 2,
-        },
-        "latency_ms_light": {
-            "p50": round(percentile(light, 0.50), 2),
-            "p99": round(percentile(light, 0.99), 2),
-            "p999": round(percentile(light, 0.999), 2),
-            "alerts": len(light),
-            "offered_ticks_per_s": scale.rate // 5,
-        },
+        "latency_ms": {**latency_figures(lat, scale.rate), "workers": 2},
+        "latency_ms_light": latency_figures(light, scale.rate // 5),
         "redis_roundtrips_per_tick": round(single.roundtrips / single.ticks, 4),
         "cpu_s_per_million_ticks": {
             "one_worker": round(single.cpu_s / single.ticks * 1e6, 1),
