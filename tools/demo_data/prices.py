@@ -40,7 +40,7 @@ BASE_LEVEL = 7000.0
 LAST_HISTORY_DAY = date(2025, 9, 16)
 QUIET_DAY = date(2025, 9, 17)
 RALLY_DAY = date(2025, 9, 18)
-DEFAULT_OUT = Path(__file__).resolve().parents[1] / "streams" / "data" / "hstech"
+DEFAULT_OUT = Path(__file__).resolve().parents[2] / "streams" / "data" / "hstech"
 HKT = timezone(timedelta(hours=8))
 FILES = ("instruments.yaml", "indices.yaml", "history.csv", "ticks.csv")
 
