@@ -19,7 +19,9 @@ InstrumentKind = Literal["stock", "index"]
 
 @cache
 def known_exchanges() -> frozenset[str]:
-    """Every calendar name (aliases included) exchange_calendars can build."""
+    """Every exchange name tickwatch accepts: exchange_calendars' calendar names and
+    aliases. The one list, for the instruments file and for alerts.core.sessions; a
+    calendar registered later is known after `known_exchanges.cache_clear()`."""
     # Imported here: it pulls in pandas, which most importers of this module never need.
     import exchange_calendars
 

@@ -3,84 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
-from datetime import date, timedelta
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
-import exchange_calendars as xc
 import faust
 from redis.asyncio import Redis
 
-from alerts.core.market import Market
-from alerts.core.sessions import CalendarBuildError
 from alerts.delivery.kafka import KafkaPublisher
 from alerts.delivery.kafka_offsets import GroupOffsets, high_watermarks
 from alerts.engine.indices import IndexEngine
 from alerts.engine.ticks import Engine, Topics
 from alerts.store.indices import IndexStore
 from alerts.store.instruments import Counters, StateStore
-from schemas.errors import ConfigError
-from schemas.indices import IndicesFile, load_indices
-from schemas.instruments import InstrumentsFile, InstrumentSpec, load_instruments
-from schemas.rules import load_rules
 from schemas.settings import Settings
 from streams import agents
 from streams.gaps import GapWatch
 from streams.kafka_client import bound_fetch_wait, rejoin_after_group_errors
 from streams.kafka_ready import wait_for_kafka
+from streams.market_files import load_market
 from streams.metrics import StatsWriter, WorkerCounts
-
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-#: A calendar ending sooner than this is worth a warning at start-up.
-CALENDAR_NOTICE = timedelta(days=90)
-
-log = logging.getLogger(__name__)
-
-
-def bundled(name: str) -> Path:
-    """A file shipped with tickwatch in streams/data/."""
-    return Path(str(resources.files("streams") / "data" / name))
-
-
-def with_indices(instruments: InstrumentsFile, indices: IndicesFile) -> InstrumentsFile:
-    """The instruments, plus every index not listed there (an index is an instrument)."""
-    listed = {spec.symbol for spec in instruments.instruments}
-    extra = [
-        InstrumentSpec(symbol=i.symbol, name=i.name, exchange=i.exchange, kind="index")
-        for i in indices.indices
-        if i.symbol not in listed
-    ]
-    if not extra:
-        return instruments
-    fields = instruments.model_dump(exclude={"instruments"})
-    return InstrumentsFile(**fields, instruments=[*instruments.instruments, *extra])
-
-
-def load_market(settings: Settings) -> Market:
-    """Instruments and rules from their files (or the bundled ones); ConfigError if bad."""
-    instruments_file = settings.instruments_file or bundled("instruments.yaml")
-    instruments = load_instruments(instruments_file)
-    rules = load_rules(settings.rules_file or bundled("rules.yaml"))
-    indices = load_indices(settings.indices_file) if settings.indices_file else IndicesFile()
-    market = Market(with_indices(instruments, indices), tuple(rules.rules), indices)
-    exchanges = {spec.exchange for spec in market.instruments.instruments}
-    if instruments.default_exchange:
-        exchanges.add(instruments.default_exchange)
-    for exchange in sorted(exchanges):
-        try:
-            calendar = market.calendar(exchange)  # built now, not on the first tick
-        except CalendarBuildError as error:
-            raise ConfigError(f"{instruments_file}: exchange {exchange}: {error}") from None
-        if calendar.last_day < date.today() + CALENDAR_NOTICE:
-            log.warning(
-                "the %s calendar of exchange_calendars %s ends on %s: ticks after it will "
-                "be dead-lettered as beyond_calendar until exchange_calendars is upgraded",
-                exchange, xc.__version__, calendar.last_day,
-            )  # fmt: skip
-    return market
+from streams.redis_ready import DEFAULT_REDIS_URL, check_redis
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -159,21 +101,6 @@ def create_app(settings: Settings) -> faust.App:
 
     agents.register(app, settings, engines)
     return app
-
-
-def check_redis(url: str) -> None:
-    """Fail fast, in one line, when Redis cannot be reached."""
-    import redis
-
-    client = redis.Redis.from_url(url, socket_connect_timeout=3)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        raise ConfigError(
-            f"cannot reach Redis at {url} (set TICKWATCH_REDIS_URL): {error}"
-        ) from None
-    finally:
-        client.close()
 
 
 def run_worker(settings: Settings) -> Any:

@@ -157,7 +157,7 @@ def _run(args: argparse.Namespace) -> int:
 
         run_worker(settings)
     elif args.command == "replay":
-        from streams.app import load_market
+        from streams.market_files import load_market
         from streams.replay import Pace, publish_ticks, read_tick_file, session_ends
 
         if args.batch is not None and not 1 <= args.batch <= 10_000:
@@ -176,7 +176,8 @@ def _run(args: argparse.Namespace) -> int:
         skipped = f" ({len(tick_file.bad)} bad lines skipped)" if tick_file.bad else ""
         print(f"replayed {len(ticks)} ticks to {settings.topic_ticks}{skipped}{closed}")
     elif args.command == "seed":
-        from streams.app import DEFAULT_REDIS_URL, check_redis, load_market
+        from streams.market_files import load_market
+        from streams.redis_ready import DEFAULT_REDIS_URL, check_redis
         from streams.seed import run_seed
 
         url = settings.redis_url or DEFAULT_REDIS_URL
@@ -200,8 +201,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.json is not None:
             args.json.write_text(json.dumps(result, indent=2) + "\n")
     elif args.command == "demo":
-        from streams.app import bundled
         from streams.dev.demo import DemoOptions, run_demo
+        from streams.market_files import bundled
 
         if args.alerts_out is not None:
             args.alerts_out.write_bytes(b"")

@@ -20,6 +20,8 @@ from functools import cache, partial
 
 import exchange_calendars as xc
 
+from schemas.instruments import known_exchanges
+
 log = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -281,11 +283,11 @@ def get_calendar(
     try:
         canonical = xc.resolve_alias(exchange)
     except xc.errors.InvalidCalendarName:
-        raise UnknownExchangeError(exchange, known_exchanges()) from None
+        raise UnknownExchangeError(exchange, sorted(known_exchanges())) from None
     # The class, not an instance: its bounds are needed before building it.
     factory = xc.calendar_utils.global_calendar_dispatcher._calendar_factories.get(canonical)
     if factory is None:
-        raise UnknownExchangeError(exchange, known_exchanges())
+        raise UnknownExchangeError(exchange, sorted(known_exchanges()))
     first, last = _clip(factory, start or _EARLIEST, end or date.today() + _DEFAULT_HORIZON)
     built_from = first
     if start is None and _recent_start() < last:
@@ -301,12 +303,6 @@ def get_calendar(
         built_from=built_from,
         earlier=build,
     )
-
-
-def known_exchanges() -> list[str]:
-    """Every name get_calendar accepts (exchange_calendars' names and aliases), sorted."""
-    names: list[str] = xc.get_calendar_names(include_aliases=True, sort=True)
-    return names
 
 
 def _clip(factory: type[xc.ExchangeCalendar], start: date, end: date) -> tuple[date, date]:

@@ -15,8 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,28 +30,24 @@ from alerts.delivery.kafka import LIVE_FEED, producer_for
 from alerts.delivery.kafka_offsets import partitions_of, read_to_end
 from schemas.settings import Settings
 from schemas.ticks import Tick
+from streams.dev.bench_market import Scale, seed, walk, write_history, write_market
 from streams.dev.broker import spawn_broker
-from streams.dev.children import spawn, spawn_tickwatch, stop_child
+from streams.dev.children import spawn, stop_child
 from streams.dev.demo import backlog
 from streams.dev.redis_server import embedded_redis
-from streams.metrics import counted_to, read_counts, summed
+from streams.dev.workers import (
+    Settling,
+    TimedOut,
+    joined,
+    running_workers,
+    wait_until,
+    worker_counts,
+)
+from streams.metrics import read_counts
 from streams.replay import encode, publish_ticks
 from streams.topics import TopicSpec
 
 PARTITIONS = 4
-
-
-@dataclass(frozen=True)
-class Scale:
-    instruments: int
-    indices: int
-    constituents: int
-    raw_messages: int
-    pipeline_ticks: int
-    batch: int
-    rate: int
-    latency_s: float
-
 
 FULL = Scale(2000, 10, 50, 200_000, 100_000, 100, 5000, 10.0)
 QUICK = Scale(200, 2, 20, 3_000, 3_000, 100, 2000, 1.5)
@@ -71,67 +67,6 @@ class Run:
         return self.ticks / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-# -- the synthetic market --------------------------------------------------------------
-
-
-def write_market(folder: Path, scale: Scale, hot: Sequence[str]) -> tuple[Path, Path, Path]:
-    symbols = [f"B{i:04d}" for i in range(scale.instruments)]
-    instruments = folder / "instruments.yaml"
-    lines = ["instruments:"] + [f"  - {{symbol: {s}, exchange: '24/7'}}" for s in symbols]
-    instruments.write_text("\n".join(lines) + "\n")
-    indices = folder / "indices.yaml"
-    rows = ["indices:"]
-    for n in range(scale.indices):
-        members = symbols[n * 7 : n * 7 + scale.constituents]
-        rows += [f"  - {{symbol: IDX{n}, exchange: '24/7', divisor: {scale.constituents / 10},"
-                 " min_coverage: 0.5, constituents: ["]  # fmt: skip
-        rows += [f"      {{symbol: {m}, shares: 1}}," for m in members]
-        rows += ["    ]}"]
-    indices.write_text("\n".join(rows) + "\n")
-    rules = folder / "rules.yaml"
-    rules.write_text(
-        "rules:\n"
-        "  - {name: daily_gain, kind: daily_move, rungs: [4, 5, 6], stages: [intraday, close]}\n"
-        "  - {name: daily_loss, kind: daily_move, direction: down, rungs: [4, 5, 6]}\n"
-        "  - {name: four_year_high, kind: multi_year_high, years: 4}\n"
-        "  - {name: all_time_high, kind: record_high}\n"
-        "  - {name: ytd_gain, kind: ytd_change, rungs: [20, 30, 40]}\n"
-        "  - name: hot\n    kind: daily_move\n    rungs: ["
-        + ", ".join(str(r) for r in range(1, 101))
-        + "]\n    applies_to: [" + ", ".join(hot) + "]\n"
-    )  # fmt: skip
-    return instruments, indices, rules
-
-
-def write_history(folder: Path, scale: Scale, day: datetime) -> Path:
-    """One close per instrument the day before, so daily moves have a reference."""
-    history = folder / "history.csv"
-    rows = ["date,symbol,close"]
-    rows += [f"{(day - timedelta(days=1)).date()},B{i:04d},100" for i in range(scale.instruments)]
-    history.write_text("\n".join(rows) + "\n")
-    return history
-
-
-def seed(settings: Settings, history: Path) -> None:
-    from streams.app import load_market
-    from streams.seed import run_seed
-
-    assert settings.redis_url is not None
-    run_seed(settings.redis_url, settings.key_prefix, load_market(settings), history)
-
-
-def walk(scale: Scale, count: int, start: datetime, rng: random.Random) -> list[Tick]:
-    """Small moves on every instrument (few alerts, as on most days)."""
-    prices = [rng.uniform(10, 500) for _ in range(scale.instruments)]
-    step = timedelta(milliseconds=0.5)  # 2,000 ticks a second of event time, as at a busy open
-    ticks = []
-    for n in range(count):
-        i = rng.randrange(scale.instruments)
-        prices[i] *= 1 + rng.gauss(0, 0.001)
-        ticks.append(Tick(symbol=f"B{i:04d}", price=round(prices[i], 4), ts=start + step * n))
-    return ticks
-
-
 # -- processes -------------------------------------------------------------------------
 
 
@@ -140,37 +75,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-@contextmanager
-def workers(settings: Settings, count: int, log: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
-    with log.open("ab") as out:
-        procs = [spawn_tickwatch(["worker"], settings, out) for _ in range(count)]
-    try:
-        yield procs
-    finally:
-        for proc in procs:
-            stop_child(proc)
+def settled(settings: Settings) -> Settling:
+    """True once the workers have committed everything, and their counts cover it."""
+    url, prefix = settings.redis_url, settings.key_prefix
+    assert url is not None
+    return Settling(lambda: backlog(settings, {}), lambda: worker_counts(url, prefix))
 
 
 def wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"benchmark: timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def settled(settings: Settings, redis: Redis) -> Callable[[], bool]:
-    """True once the workers have committed everything, and their counts cover it."""
-    last: list[object] = [None]
-
-    def check() -> bool:
-        seen = backlog(settings, {})
-        done = seen is not None and seen == last[0]
-        last[0] = seen
-        counts = summed(read_counts(redis, settings.key_prefix).values())
-        return done and seen is not None and counted_to(counts, seen)
-
-    return check
+    """Wait as every stage does: a look every 0.1 s, a RuntimeError when time is up."""
+    try:
+        wait_until(condition, timeout_s, what, interval_s=0.1)
+    except TimedOut as error:
+        raise RuntimeError(f"benchmark: {error}") from None
 
 
 # -- the stages ------------------------------------------------------------------------
@@ -223,25 +140,22 @@ def pipeline(
 ) -> Run:  # fmt: skip
     """(c) the whole pipeline on a burst of ticks, by `count` worker processes."""
     rng = random.Random(1)
-    with workers(settings, count, log) as procs:
+    with running_workers(settings, count, log) as procs:
         # Warm up until every worker has joined and processed something.
         pids = {p.pid for p in procs}
         start = ticks[0].ts - timedelta(minutes=1)
 
-        def joined() -> bool:
-            warm = [Tick(symbol=f"B{rng.randrange(50):04d}", price=1.0, ts=start)
+        def warm() -> list[Tick]:
+            return [Tick(symbol=f"B{rng.randrange(50):04d}", price=1.0, ts=start)
                     for _ in range(20)]  # fmt: skip
-            publish_ticks(warm, settings.kafka_bootstrap, settings.topic_ticks)
-            time.sleep(0.5)
-            return pids <= read_counts(redis, settings.key_prefix).keys()
 
-        wait(joined, 120, f"{count} worker(s) to join")
-        wait(settled(settings, redis), 60, "the warm-up")
+        wait(joined(settings, redis, pids, warm), 120, f"{count} worker(s) to join")
+        wait(settled(settings), 60, "the warm-up")
         before = read_counts(redis, settings.key_prefix)
         cpu_before = sum(cpu_seconds(pid) for pid in pids)
         began = time.time()
         publish_ticks(ticks, settings.kafka_bootstrap, settings.topic_ticks, batch=batch)
-        wait(settled(settings, redis), 600, "the burst")
+        wait(settled(settings), 600, "the burst")
         cpu = sum(cpu_seconds(pid) for pid in pids) - cpu_before
         after = read_counts(redis, settings.key_prefix)
     ended = max(c["last_ms"] for c in after.values()) / 1000
@@ -256,9 +170,14 @@ def latency(settings: Settings, redis: Redis, scale: Scale, hot: Sequence[str], 
     rng = random.Random(2)
     prices = {s: 100.0 for s in hot}
     seed(settings, write_history(log.parent, scale, datetime.now(UTC)))
-    with workers(settings, count, log) as procs:
+    with running_workers(settings, count, log) as procs:
+
+        def warm() -> list[Tick]:
+            ts = datetime.now(UTC) - timedelta(minutes=1)
+            return [Tick(symbol=f"B{i:04d}", price=1.0, ts=ts) for i in range(0, 40, 3)]
+
         pids = {p.pid for p in procs}
-        wait(lambda: _warm(settings, redis, pids), 120, "the workers to join")
+        wait(joined(settings, redis, pids, warm), 120, "the workers to join")
         producer = producer_for(LIVE_FEED, settings.kafka_bootstrap)
         total = int(rate * seconds)
         began = time.perf_counter()
@@ -277,7 +196,7 @@ def latency(settings: Settings, redis: Redis, scale: Scale, hot: Sequence[str], 
             producer.produce(settings.topic_ticks, key=symbol.encode(), value=encode(tick))
             producer.poll(0)
         producer.flush(30)
-        wait(settled(settings, redis), 120, "the latency run")
+        wait(settled(settings), 120, "the latency run")
     out = []
     for msg in read_to_end(settings.kafka_bootstrap, settings.topic_alerts):
         alert = orjson.loads(msg.value() or b"{}")
@@ -287,18 +206,17 @@ def latency(settings: Settings, redis: Redis, scale: Scale, hot: Sequence[str], 
     return sorted(out)
 
 
-def _warm(settings: Settings, redis: Redis, pids: set[int]) -> bool:
-    ts = datetime.now(UTC) - timedelta(minutes=1)
-    warm = [Tick(symbol=f"B{i:04d}", price=1.0, ts=ts) for i in range(0, 40, 3)]
-    publish_ticks(warm, settings.kafka_bootstrap, settings.topic_ticks)
-    time.sleep(0.5)
-    return pids <= read_counts(redis, settings.key_prefix).keys()
-
-
 def percentile(values: Sequence[float], q: float) -> float:
     if not values:
         return float("nan")
     return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def latency_figures(values: Sequence[float], offered: int) -> dict[str, float]:
+    """A latency run's p50, p99 and p99.9 (ms), its number of alerts and offered load."""
+    figures = {name: round(percentile(values, q), 2)
+               for name, q in (("p50", 0.50), ("p99", 0.99), ("p999", 0.999))}  # fmt: skip
+    return {**figures, "alerts": len(values), "offered_ticks_per_s": offered}
 
 
 # -- the run ---------------------------------------------------------------------------
@@ -378,21 +296,8 @@ def run_bench(quick: bool, emit: Callable[[str], None] = print) -> dict[str, Any
         "pipeline_msgs_per_s": round(single.rate),
         "batched_ticks_per_s": round(batched.rate),
         "two_workers_msgs_per_s": round(two.rate),
-        "latency_ms": {
-            "p50": round(percentile(lat, 0.50), 2),
-            "p99": round(percentile(lat, 0.99), 2),
-            "p999": round(percentile(lat, 0.999), 2),
-            "alerts": len(lat),
-            "offered_ticks_per_s": scale.rate,
-            "workers": 2,
-        },
-        "latency_ms_light": {
-            "p50": round(percentile(light, 0.50), 2),
-            "p99": round(percentile(light, 0.99), 2),
-            "p999": round(percentile(light, 0.999), 2),
-            "alerts": len(light),
-            "offered_ticks_per_s": scale.rate // 5,
-        },
+        "latency_ms": {**latency_figures(lat, scale.rate), "workers": 2},
+        "latency_ms_light": latency_figures(light, scale.rate // 5),
         "redis_roundtrips_per_tick": round(single.roundtrips / single.ticks, 4),
         "cpu_s_per_million_ticks": {
             "one_worker": round(single.cpu_s / single.ticks * 1e6, 1),

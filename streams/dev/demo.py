@@ -6,8 +6,8 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +17,10 @@ from alerts.delivery.kafka_offsets import committed_offsets, reader, watermarks
 from schemas.alerts import Alert
 from schemas.errors import TickwatchError
 from schemas.settings import Settings
-from streams.app import load_market
 from streams.dev.broker import spawn_broker
-from streams.dev.children import spawn_tickwatch, stop_child
 from streams.dev.redis_server import embedded_redis
-from streams.metrics import counted_to, read_counts, summed
+from streams.dev.workers import Settling, running_workers, worker_counts
+from streams.market_files import load_market
 from streams.replay import Pace, publish_ticks, read_tick_file, session_ends
 from streams.seed import run_seed
 from streams.tail import AlertReader, format_alert
@@ -100,17 +99,6 @@ class DemoResult:
     outcome: Outcome
 
 
-@contextmanager
-def running_worker(settings: Settings, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`tickwatch worker` as a child process, stopped (SIGTERM) on exit."""
-    with log_path.open("wb") as log:
-        worker = spawn_tickwatch(["worker"], settings, log)
-        try:
-            yield worker
-        finally:
-            stop_child(worker)
-
-
 def backlog(settings: Settings, ends: dict[int, int]) -> dict[tuple[str, int], int] | None:
     """The high watermarks of ticks and constituents once the worker has committed up to
     them and past every replayed tick; None while it has work left.
@@ -172,7 +160,7 @@ def run_demo(
             report = run_seed(redis_url, prefix, market, options.history)
             emit(f"demo: seeded {report.applied} daily closes of {report.instruments} instruments")
         log_path = Path(tempfile.mkdtemp(prefix="tickwatch-demo-")) / "worker.log"
-        worker = stack.enter_context(running_worker(settings, log_path))
+        (worker,) = stack.enter_context(running_workers(settings, 1, log_path))
         reader = AlertReader(settings.kafka_bootstrap, settings.topic_alerts, True)
         stack.callback(reader.close)
         emit(f"demo: replaying {len(ticks)} ticks from {options.ticks}; worker log {log_path}")
@@ -189,15 +177,6 @@ def run_demo(
         return DemoResult(alerts, outcome)
 
 
-def worker_counts(url: str, prefix: str) -> dict[str, int]:
-    """Every worker's counts under this prefix, summed (see streams.metrics)."""
-    client = Redis.from_url(url)
-    try:
-        return summed(read_counts(client, prefix).values())
-    finally:
-        client.close()
-
-
 def _collect(
     settings: Settings,
     reader: AlertReader,
@@ -208,17 +187,18 @@ def _collect(
     emit: Callable[[str], None],
 ) -> tuple[list[Alert], dict[str, int]]:
     """The alerts, and the worker's counts, once it has settled every message."""
-    assert settings.redis_url is not None
+    url, prefix = settings.redis_url, settings.key_prefix
+    assert url is not None
+    settled = Settling(lambda: backlog(settings, ends), lambda: worker_counts(url, prefix))
     alerts: list[Alert] = []
     deadline = time.monotonic() + options.timeout_s
-    done = False
-    last: dict[tuple[str, int], int] | None = None
     progress: dict[str, int] = {}
     while True:
         alerts += _show(reader, options, emit)
         if worker.poll() is not None:
             raise DemoError(f"the worker exited with code {worker.returncode}; see {log_path}")
-        counts = worker_counts(settings.redis_url, settings.key_prefix)
+        done = settled()
+        counts = settled.counts
         if counts.get("ticks") != progress.get("ticks"):
             deadline = time.monotonic() + options.timeout_s
             progress = counts
@@ -226,11 +206,8 @@ def _collect(
             raise DemoError(
                 f"no progress for {options.timeout_s:.0f}s, ticks left unprocessed; see {log_path}"
             )
-        if done and last is not None and reader.at_end() and counted_to(counts, last):
+        if done and reader.at_end():
             return alerts, counts
-        seen = backlog(settings, ends)
-        done = seen is not None and seen == last
-        last = seen
 
 
 def _show(reader: AlertReader, options: DemoOptions, emit: Callable[[str], None]) -> list[Alert]:

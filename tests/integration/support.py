@@ -1,12 +1,8 @@
-"""Helpers for integration tests: start a worker process, read a topic to its end."""
+"""What integration tests share: tick rows, the alerts on Kafka, a topic read to its end."""
 
 from __future__ import annotations
 
-import subprocess
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 from confluent_kafka import Message
 
@@ -14,8 +10,8 @@ from alerts.delivery.kafka_offsets import committed_offsets, partitions_of, read
 from schemas.alerts import Alert
 from schemas.settings import Settings
 from schemas.ticks import Tick
-from streams.dev.children import spawn_tickwatch
 from streams.dev.demo import backlog
+from streams.dev.workers import Settling
 
 
 def bidu_ticks(rows: list[tuple[str, float]]) -> list[Tick]:
@@ -30,11 +26,6 @@ def alerts_on_kafka(settings: Settings) -> list[Alert]:
     """Every alert on the alerts topic, in partition order."""
     messages = read_topic(settings.kafka_bootstrap, settings.topic_alerts)
     return [Alert.model_validate_json(m.value()) for m in messages]
-
-
-def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("ab") as log:
-        return spawn_tickwatch(["worker"], settings, log)
 
 
 def read_topic(bootstrap: str, topic: str) -> list[Message]:
@@ -54,25 +45,7 @@ def committed(settings: Settings, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def wait_for(
-    condition: Callable[[], bool], timeout_s: float, what: str, log_path: Path | None = None
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            tail = log_path.read_text()[-3000:] if log_path and log_path.exists() else ""
-            raise AssertionError(f"timed out waiting for {what}\n{tail}")
-        time.sleep(0.2)
-
-
-def processed_all(settings: Settings, ends: dict[int, int]) -> Callable[[], bool]:
-    """True once the worker has committed every tick and everything derived from them."""
-    last: list[object] = [None]
-
-    def check() -> bool:
-        seen = backlog(settings, ends)
-        done = seen is not None and seen == last[0]
-        last[0] = seen
-        return done
-
-    return check
+def processed_all(settings: Settings, ends: dict[int, int]) -> Settling:
+    """True once the worker has committed every tick and everything derived from them
+    (the settle check of streams/dev/workers.py, without the worker's counts)."""
+    return Settling(lambda: backlog(settings, ends))

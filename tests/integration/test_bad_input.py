@@ -29,11 +29,12 @@ from alerts.delivery.kafka_offsets import GroupOffsets
 from schemas.alerts import Alert
 from schemas.settings import Settings
 from schemas.ticks import Tick
-from streams.app import load_market
 from streams.dev.broker import BrokerProcess
 from streams.dev.children import stop_child
+from streams.dev.workers import start_worker, wait_until
+from streams.market_files import load_market
 from streams.partitioner import partition_of
-from tests.integration.support import processed_all, read_topic, start_worker, wait_for
+from tests.integration.support import processed_all, read_topic
 from tests.oracle import compare, oracle
 
 SYMBOLS = [f"S{n:02d}" for n in range(40)]
@@ -419,14 +420,14 @@ def test_a_broken_feed_is_dead_lettered_message_by_message_and_nothing_else_is_l
         for burst in bursts(messages):
             # One burst in flight at most: the embedded broker drops what it cannot keep.
             done = committed_at_least(group, settings.topic_ticks, previous)
-            wait_for(done, 60, f"the worker to commit up to {previous}", log)
+            wait_until(done, 60, f"the worker to commit up to {previous}", log)
             assert worker.poll() is None, log.read_text()[-3000:]
             previous = dict(feed.ends)
             feed.send(settings.topic_ticks, burst)
         end = b'{"type":"session_end","exchange":"24/7","session":"2025-09-18"}'
         for partition in range(PARTITIONS):
             feed.send(settings.topic_ticks, [Message(end, b"24/7", partition, [], kind="end")])
-        wait_for(processed_all(settings, feed.ends), 120, "the worker to commit everything", log)
+        wait_until(processed_all(settings, feed.ends), 120, "the worker to commit everything", log)
         assert worker.poll() is None and worker.pid == pid
     finally:
         group.close()

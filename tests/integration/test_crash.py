@@ -15,11 +15,12 @@ from pathlib import Path
 from alerts.core.sessions import get_calendar
 from schemas.alerts import Alert
 from schemas.settings import Settings
-from streams.app import load_market
 from streams.dev.children import stop_child
+from streams.dev.workers import start_worker, wait_until
+from streams.market_files import load_market
 from streams.replay import publish_ticks, session_ends
 from streams.seed import run_seed
-from tests.integration.support import committed, processed_all, read_topic, start_worker, wait_for
+from tests.integration.support import committed, processed_all, read_topic
 from tests.market_data import Story, interleave, story
 from tests.oracle import compare, oracle
 
@@ -78,14 +79,14 @@ def test_kill_9_during_a_replay_still_gives_exactly_the_oracles_alerts(
                     >= target
                 )
 
-            wait_for(progressed, 120, f"{fraction:.0%} of the ticks", log)
+            wait_until(progressed, 120, f"{fraction:.0%} of the ticks", log)
             time.sleep(rng.uniform(0.0, 0.3))
             if worker.poll() is None:
                 worker.kill()  # SIGKILL: no shutdown hook runs
                 worker.wait()
                 kills += 1
             worker = start_worker(settings, log)
-        wait_for(processed_all(settings, ends), 180, "every tick", log)
+        wait_until(processed_all(settings, ends), 180, "every tick", log)
     finally:
         stop_child(worker)
     assert kills >= 3

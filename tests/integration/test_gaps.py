@@ -12,10 +12,10 @@ from schemas.settings import Settings
 from schemas.ticks import Tick
 from streams.dev.broker import spawn_broker
 from streams.dev.children import stop_child
-from streams.dev.demo import worker_counts
+from streams.dev.workers import start_worker, wait_until, worker_counts
 from streams.replay import publish_ticks
 from streams.topics import topic_specs
-from tests.integration.support import committed, processed_all, start_worker, wait_for
+from tests.integration.support import committed, processed_all
 
 
 def log_start(settings: Settings) -> int:
@@ -38,7 +38,7 @@ def test_a_position_below_the_log_start_is_one_error_and_a_count(
         worker = start_worker(settings, log)
         first = [Tick(symbol="BIDU", price=100.0, ts=start)]
         ends = publish_ticks(first, settings.kafka_bootstrap, settings.topic_ticks)
-        wait_for(processed_all(settings, ends), 90, "the first tick", log)
+        wait_until(processed_all(settings, ends), 90, "the first tick", log)
         stop_child(worker)
         read_to = committed(settings, settings.topic_ticks)[0]
 
@@ -50,7 +50,7 @@ def test_a_position_below_the_log_start_is_one_error_and_a_count(
         assert lost > 0  # the broker dropped messages the group had not read
 
         worker = start_worker(settings, log)
-        wait_for(processed_all(settings, ends), 120, "the rest of the flood", log)
+        wait_until(processed_all(settings, ends), 120, "the rest of the flood", log)
         stop_child(worker)
     finally:
         broker.stop()

@@ -15,11 +15,12 @@ from pathlib import Path
 from alerts.core.sessions import get_calendar
 from schemas.alerts import Alert
 from schemas.settings import Settings
-from streams.app import load_market
 from streams.dev.children import stop_child
+from streams.dev.workers import start_worker, wait_until
+from streams.market_files import load_market
 from streams.replay import publish_ticks, session_ends
 from streams.seed import run_seed
-from tests.integration.support import processed_all, read_topic, start_worker, wait_for
+from tests.integration.support import processed_all, read_topic
 from tests.market_data import interleave, story
 from tests.oracle import compare, oracle
 
@@ -69,7 +70,7 @@ def test_a_replay_of_the_1990s_gives_the_oracles_alerts(settings: Settings, tmp_
             ends=session_ends(ticks, market),
             batch=100,
         )
-        wait_for(processed_all(settings, ends), 120, "every tick", log)
+        wait_until(processed_all(settings, ends), 120, "every tick", log)
     finally:
         stop_child(worker)
 

@@ -10,16 +10,10 @@ from redis import Redis
 
 from schemas.settings import Settings
 from streams.dev.children import stop_child
-from streams.dev.demo import worker_counts
 from streams.dev.redis_server import free_port, start_redis_server
+from streams.dev.workers import start_worker, wait_until, worker_counts
 from streams.replay import publish_ticks
-from tests.integration.support import (
-    alerts_on_kafka,
-    bidu_ticks,
-    processed_all,
-    start_worker,
-    wait_for,
-)
+from tests.integration.support import alerts_on_kafka, bidu_ticks, processed_all
 
 LOST_LINE = "the market state in Redis for this partition is gone"
 
@@ -37,7 +31,7 @@ def test_state_flushed_under_a_worker_is_held_not_rebuilt_from_nothing(
         before = bidu_ticks([("2025-09-15T12:00", 100.0), ("2025-09-16T12:00", 110.0),
                         ("2025-09-17T12:00", 104.0)])  # fmt: skip
         ends = publish_ticks(before, settings.kafka_bootstrap, settings.topic_ticks)
-        wait_for(processed_all(settings, ends), 90, "the first ticks", log)
+        wait_until(processed_all(settings, ends), 90, "the first ticks", log)
         known = {a.alert_id for a in alerts_on_kafka(settings)}
         assert known  # the +10% day
 
@@ -46,10 +40,10 @@ def test_state_flushed_under_a_worker_is_held_not_rebuilt_from_nothing(
         # on record"; the real history says since 09-16. Nothing may be raised.
         after = bidu_ticks([("2025-09-18T12:00", 109.3), ("2025-09-19T12:00", 120.0)])
         ends = publish_ticks(after, settings.kafka_bootstrap, settings.topic_ticks)
-        wait_for(processed_all(settings, ends), 90, "the ticks after the flush", log)
+        wait_until(processed_all(settings, ends), 90, "the ticks after the flush", log)
         url = f"redis://127.0.0.1:{port}/0"
-        wait_for(lambda: worker_counts(url, settings.key_prefix).get("held", 0) >= 1, 10,
-                 "the held count", log)  # fmt: skip
+        wait_until(lambda: worker_counts(url, settings.key_prefix).get("held", 0) >= 1, 10,
+                   "the held count", log)  # fmt: skip
         assert worker.poll() is None, log.read_text()[-3000:]
         assert [a for a in alerts_on_kafka(settings) if a.alert_id not in known] == []
         assert log.read_text().count(LOST_LINE) == 1
@@ -59,8 +53,8 @@ def test_state_flushed_under_a_worker_is_held_not_rebuilt_from_nothing(
         worker = start_worker(settings, log)
         later = bidu_ticks([("2025-09-20T12:00", 140.0)])
         ends = publish_ticks(later, settings.kafka_bootstrap, settings.topic_ticks)
-        wait_for(lambda: log.read_text().count(LOST_LINE) == 2, 90, "the restart's notice", log)
-        wait_for(processed_all(settings, ends), 90, "the ticks after the restart", log)
+        wait_until(lambda: log.read_text().count(LOST_LINE) == 2, 90, "the restart's notice", log)
+        wait_until(processed_all(settings, ends), 90, "the ticks after the restart", log)
         assert [a for a in alerts_on_kafka(settings) if a.alert_id not in known] == []
     finally:
         stop_child(worker)

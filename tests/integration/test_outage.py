@@ -13,14 +13,9 @@ from schemas.alerts import alert_id
 from schemas.settings import Settings
 from streams.dev.children import stop_child
 from streams.dev.redis_server import free_port, start_redis_server
+from streams.dev.workers import start_worker, wait_until
 from streams.replay import publish_ticks
-from tests.integration.support import (
-    alerts_on_kafka,
-    bidu_ticks,
-    processed_all,
-    start_worker,
-    wait_for,
-)
+from tests.integration.support import alerts_on_kafka, bidu_ticks, processed_all
 
 
 def test_ticks_sent_while_redis_is_down_are_applied_once_it_is_back(
@@ -35,17 +30,17 @@ def test_ticks_sent_while_redis_is_down_are_applied_once_it_is_back(
         before = bidu_ticks([("2025-09-17T02:00", 100.0), ("2025-09-17T07:59", 101.0),
                         ("2025-09-18T02:00", 103.0)])  # fmt: skip
         ends = publish_ticks(before, settings.kafka_bootstrap, settings.topic_ticks)
-        wait_for(processed_all(settings, ends), 90, "the first ticks", log)
+        wait_until(processed_all(settings, ends), 90, "the first ticks", log)
 
         stop_child(redis, timeout_s=10)
         during = bidu_ticks([("2025-09-18T03:00", 105.2), ("2025-09-18T04:00", 106.0)])
         ends = publish_ticks(during, settings.kafka_bootstrap, settings.topic_ticks)
-        wait_for(lambda: "not processed" in log.read_text(), 30, "a retry while away", log)
+        wait_until(lambda: "not processed" in log.read_text(), 30, "a retry while away", log)
         time.sleep(2)  # a few more attempts, with the worker still up
         assert worker.poll() is None, log.read_text()[-3000:]
 
         redis = start_redis_server(port, redis_folder, durable=True)
-        wait_for(processed_all(settings, ends), 90, "the ticks sent while Redis was down", log)
+        wait_until(processed_all(settings, ends), 90, "the ticks sent while Redis was down", log)
         client = Redis(port=port)
         state = orjson.loads(client.hget(f"{settings.key_prefix}:{{BIDU}}:state", "s") or b"{}")
         client.close()

@@ -15,7 +15,7 @@ from alerts.store.instruments import Change, StateStore
 from schemas.errors import InputError
 from schemas.instruments import load_instruments
 from schemas.rules import load_rules
-from streams.app import bundled
+from streams.market_files import bundled
 from streams.seed import SeedReport, seed_history
 
 INSTRUMENTS = """\

@@ -13,8 +13,9 @@ from schemas.alerts import Alert, alert_id
 from schemas.settings import Settings
 from schemas.ticks import Tick
 from streams.dev.children import stop_child as stop
+from streams.dev.workers import start_worker, wait_until
 from streams.replay import publish_ticks
-from tests.integration.support import processed_all, read_topic, start_worker, wait_for
+from tests.integration.support import processed_all, read_topic
 
 
 def ticks_of(rows: list[tuple[str, str, float]]) -> list[Tick]:
@@ -42,7 +43,7 @@ def test_a_four_percent_gain_travels_kafka_faust_redis_kafka(
     worker = start_worker(settings, log)
     try:
         ends = publish_ticks(ticks, settings.kafka_bootstrap, settings.topic_ticks)
-        wait_for(processed_all(settings, ends), 90, "the worker to commit every tick", log)
+        wait_until(processed_all(settings, ends), 90, "the worker to commit every tick", log)
     finally:
         stop(worker)
 
@@ -74,7 +75,7 @@ def test_a_bad_tick_is_dead_lettered_with_its_reason(settings: Settings, tmp_pat
     log = tmp_path / "worker.log"
     worker = start_worker(settings, log)
     try:
-        wait_for(
+        wait_until(
             lambda: len(read_topic(settings.kafka_bootstrap, settings.topic_dlq)) == 2,
             90,
             "two dead letters",

@@ -12,9 +12,10 @@ from schemas.settings import Settings
 from streams.dev.broker import spawn_broker
 from streams.dev.children import stop_child
 from streams.dev.redis_server import free_port
+from streams.dev.workers import start_worker, wait_until
 from streams.replay import publish_ticks
 from streams.topics import topic_specs
-from tests.integration.support import processed_all, read_topic, start_worker, wait_for
+from tests.integration.support import processed_all, read_topic
 from tests.integration.test_worker import ticks_of
 
 
@@ -70,7 +71,7 @@ def test_a_worker_started_before_its_broker_waits_then_works(
     worker = start_worker(early, log)
     broker, relay = None, None
     try:
-        wait_for(lambda: "(attempt 2)" in log.read_text(), 60, "a second attempt", log)
+        wait_until(lambda: "(attempt 2)" in log.read_text(), 60, "a second attempt", log)
         broker = spawn_broker(topic_specs(base_settings))
         relay = Relay(port, broker.bootstrap)
         settings = base_settings.model_copy(update={"kafka_bootstrap": broker.bootstrap})
@@ -82,7 +83,7 @@ def test_a_worker_started_before_its_broker_waits_then_works(
             ]
         )
         ends = publish_ticks(ticks, settings.kafka_bootstrap, settings.topic_ticks)
-        wait_for(processed_all(settings, ends), 90, "the worker to commit every tick", log)
+        wait_until(processed_all(settings, ends), 90, "the worker to commit every tick", log)
         alerts = [
             Alert.model_validate_json(m.value())
             for m in read_topic(settings.kafka_bootstrap, settings.topic_alerts)

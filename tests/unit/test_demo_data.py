@@ -16,7 +16,7 @@ import yaml
 
 from alerts.core.sessions import get_calendar
 from schemas.instruments import load_instruments
-from tools.demo_data import DEFAULT_OUT, FILES, generate
+from tools.demo_data.files import DEFAULT_OUT, FILES, generate
 
 QUIET = dt.date(2025, 9, 17)
 RALLY = dt.date(2025, 9, 18)

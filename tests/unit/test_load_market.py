@@ -12,7 +12,7 @@ import pytest
 
 from schemas.errors import ConfigError
 from schemas.settings import Settings
-from streams import app
+from streams import market_files
 from tests.market_data import unbuildable_calendar
 
 
@@ -32,14 +32,14 @@ def test_a_calendar_that_ends_soon_is_a_warning_at_start_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = instruments(tmp_path, "XHKG")
-    last = app.load_market(settings).calendar("XHKG").last_day
-    monkeypatch.setattr(app, "CALENDAR_NOTICE", timedelta(0))
-    with caplog.at_level(logging.WARNING, logger="streams.app"):
-        app.load_market(settings)
+    last = market_files.load_market(settings).calendar("XHKG").last_day
+    monkeypatch.setattr(market_files, "CALENDAR_NOTICE", timedelta(0))
+    with caplog.at_level(logging.WARNING, logger="streams.market_files"):
+        market_files.load_market(settings)
     assert caplog.records == []
-    monkeypatch.setattr(app, "CALENDAR_NOTICE", timedelta(days=36_500))
-    with caplog.at_level(logging.WARNING, logger="streams.app"):
-        app.load_market(settings)
+    monkeypatch.setattr(market_files, "CALENDAR_NOTICE", timedelta(days=36_500))
+    with caplog.at_level(logging.WARNING, logger="streams.market_files"):
+        market_files.load_market(settings)
     (record,) = caplog.records
     assert record.getMessage() == (
         f"the XHKG calendar of exchange_calendars {xc.__version__} ends on {last}: ticks after "
@@ -52,7 +52,7 @@ def test_a_calendar_that_cannot_be_built_names_the_file_and_exchange(
 ) -> None:
     settings = instruments(tmp_path, broken_exchange)
     with pytest.raises(ConfigError) as raised:
-        app.load_market(settings)
+        market_files.load_market(settings)
     assert str(raised.value) == (
         f"{settings.instruments_file}: exchange {broken_exchange}: exchange_calendars "
         f"{xc.__version__} cannot build the {broken_exchange} calendar "

@@ -21,8 +21,8 @@ from alerts.core.sessions import (
     Session,
     UnknownExchangeError,
     get_calendar,
-    known_exchanges,
 )
+from schemas.instruments import known_exchanges
 from tests.market_data import sessions, unbuildable_calendar
 
 HKT = ZoneInfo("Asia/Hong_Kong")
