@@ -21,7 +21,7 @@ from tools.demo_data.files import DEFAULT_OUT, FILES, generate
 QUIET = dt.date(2025, 9, 17)
 RALLY = dt.date(2025, 9, 18)
 BAIDU, ALIBABA = "9888.HK", "9988.HK"
-RERUN = "do not edit it by hand: change tools/demo_data.py and run `python -m tools.demo_data`"
+RERUN = "do not edit it by hand: change tools/demo_data/ and run `python -m tools.demo_data`"
 
 
 @dataclass(frozen=True)
