@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import orjson
 from redis.asyncio import Redis
 
 from alerts.core.index_agent import IndexState
+from alerts.store.codec import decode, encode
 from alerts.store.instruments import Counters, StaleStateError
 
 # Check every index's version, then write them all (as for instruments).
@@ -44,7 +44,7 @@ class IndexStore:
         self.counters.redis_roundtrips += 1
         found: dict[str, tuple[int, IndexState | None]] = {}
         for symbol, (version, blob) in zip(symbols, rows, strict=True):
-            state = IndexState.from_json(orjson.loads(blob)) if blob is not None else None
+            state = decode(IndexState, blob) if blob is not None else None
             found[symbol] = (int(version or 0), state)
         return found
 
@@ -56,7 +56,7 @@ class IndexStore:
         args: list[bytes | str] = []
         for version, state in changes:
             keys.append(self.key(state.symbol))
-            args += [str(version), orjson.dumps(state.to_json())]
+            args += [str(version), encode(state)]
         self.counters.redis_roundtrips += 1
         failed = int(await self._commit(keys=keys, args=args))
         if failed:

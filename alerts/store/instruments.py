@@ -6,12 +6,12 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-import orjson
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
 from alerts.core.instrument import InstrumentState
 from alerts.core.session_history import History
+from alerts.store.codec import decode, encode
 
 # First the epoch of every partition the batch came from: a partition whose epoch is
 # gone lost its state (a flush, a restart without persistence, a failover to an empty
@@ -50,6 +50,10 @@ for k = e + 2 * n + 1, #KEYS do
 end
 return 0
 """
+
+
+# The history changes once a session, the rest on every tick: each has its own field.
+_APART = ("history",)
 
 
 @dataclass(frozen=True)
@@ -199,8 +203,8 @@ class StateStore:
             if hot is None:
                 states[symbol] = Versioned(0, InstrumentState(symbol))
             else:
-                past = History.from_json(orjson.loads(history)) if history else History()
-                state = InstrumentState.from_json(orjson.loads(hot), past)
+                past = decode(History, history) if history else History()
+                state = decode(InstrumentState, hot, history=past)
                 states[symbol] = Versioned(int(version), state)
             if with_outboxes and rows[i * step + 1]:
                 outboxes[symbol] = list(rows[i * step + 1])
@@ -228,10 +232,8 @@ class StateStore:
         args += [epoch for _, epoch in checked]
         for change in changes:
             keys += [self.state_key(change.symbol), self.outbox_key(change.symbol)]
-            args += [str(change.expected_version), orjson.dumps(change.state.hot_json())]
-            args.append(
-                orjson.dumps(change.state.history.to_json()) if change.history_changed else b""
-            )
+            args += [str(change.expected_version), encode(change.state, omit=_APART)]
+            args.append(encode(change.state.history) if change.history_changed else b"")
             args.append(len(change.alerts))
             args += list(change.alerts)
         for done in delivered:
