@@ -16,7 +16,6 @@ from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from typing import Any
 
 from alerts.core.index_level import IndexLevel, attribution, weights
 from alerts.core.sessions import ExchangeCalendar
@@ -60,53 +59,6 @@ class IndexState:
     next_emit_ms: int = 0
     seq: int = 0
     offsets: dict[int, int] = field(default_factory=dict)  # constituents topic
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "symbol": self.symbol,
-            "prices": self.prices,
-            "level": self.level.to_json() if self.level else None,
-            "composition_day": self.composition_day.isoformat() if self.composition_day else None,
-            "session": self.session.isoformat() if self.session else None,
-            "closed": self.closed,
-            "previous_closes": self.previous_closes,
-            "last_ts": self.last_ts,
-            "last_position": self.last_position,
-            "reported": sorted(self.reported),
-            "watermarks": {str(p): t for p, t in self.watermarks.items()},
-            "pending": [list(p) for p in self.pending],
-            "arrivals": self.arrivals,
-            "next_emit_ms": self.next_emit_ms,
-            "seq": self.seq,
-            "offsets": {str(p): o for p, o in self.offsets.items()},
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> IndexState:
-        def day(value: str | None) -> date | None:
-            return date.fromisoformat(value) if value else None
-
-        return cls(
-            symbol=data["symbol"],
-            prices=dict(data["prices"]),
-            level=IndexLevel.from_json(data["level"]) if data.get("level") else None,
-            composition_day=day(data.get("composition_day")),
-            session=day(data.get("session")),
-            closed=bool(data.get("closed")),
-            previous_closes=dict(data.get("previous_closes", {})),
-            last_ts={k: int(v) for k, v in data.get("last_ts", {}).items()},
-            last_position={k: int(v) for k, v in data.get("last_position", {}).items()},
-            reported=frozenset(data.get("reported", ())),
-            watermarks={int(p): int(t) for p, t in data.get("watermarks", {}).items()},
-            pending=tuple(
-                (int(t), int(src), int(n), str(s), float(p), int(pos))
-                for t, src, n, s, p, pos in data.get("pending", ())
-            ),
-            arrivals=int(data.get("arrivals", 0)),
-            next_emit_ms=int(data.get("next_emit_ms", 0)),
-            seq=int(data.get("seq", 0)),
-            offsets={int(p): int(o) for p, o in data.get("offsets", {}).items()},
-        )
 
 
 def on_price(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from schemas.indices import ConstituentSpec
 
@@ -96,8 +95,8 @@ class IndexLevel:
     `with_price` and recomputed exactly every RECOMPUTE_EVERY updates, or sooner when the
     total has fallen far below `peak` (the largest total since the last recomputation, to
     which its rounding errors are relative), so `level` stays within about 1e-11 relative
-    of `recomputed()` for any price path. Build one with `start` or `from_json`, which
-    check the invariants; the constructor does not, to keep `with_price` cheap.
+    of `recomputed()` for any price path. Build one with `start`, and check a loaded one
+    with `checked`; the constructor does not check, to keep `with_price` cheap.
     """
 
     weights: Mapping[str, float]
@@ -172,33 +171,20 @@ class IndexLevel:
             raise ValueError(f"cannot carry level {level!r} over: divisor would be {divisor!r}")
         return IndexLevel(self.weights, self.prices, divisor, self.total, 0, self.total)
 
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-able form that `from_json` turns back into an equal level (floats survive
-        a JSON round trip exactly)."""
-        return {
-            "weights": dict(self.weights),
-            "prices": dict(self.prices),
-            "divisor": self.divisor,
-            "total": self.total,
-            "updates": self.updates,
-            "peak": self.peak,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> IndexLevel:
-        """The level `to_json` produced `data` from; ValueError names a bad field."""
-        weights = _float_mapping(data, "weights")
-        prices = _float_mapping(data, "prices")
-        checked = cls.start(weights, prices, _float(data, "divisor"))
-        if set(prices) != set(weights):
+    def checked(self) -> IndexLevel:
+        """This level, if it holds what `start` and `with_price` keep; else ValueError names
+        what does not. A level loaded from storage is checked so (the constructor is not,
+        to keep `with_price` cheap)."""
+        checked = IndexLevel.start(self.weights, self.prices, self.divisor)
+        if set(self.prices) != set(self.weights):
             raise ValueError("IndexLevel prices must have exactly the symbols of weights")
-        updates = data.get("updates", 0)
+        updates = self.updates
         if type(updates) is not int or not 0 <= updates < RECOMPUTE_EVERY:
             raise ValueError(f"IndexLevel updates must be an int in [0, 1000), got {updates!r}")
-        total, peak = _float(data, "total"), _float(data, "peak")
+        total, peak = self.total, self.peak
         if not (math.isfinite(total) and total > 0 and math.isfinite(peak) and peak > 0):
             raise ValueError(f"IndexLevel total and peak must be positive, got {total!r}, {peak!r}")
-        return cls(checked.weights, checked.prices, checked.divisor, total, updates, peak)
+        return IndexLevel(checked.weights, checked.prices, checked.divisor, total, updates, peak)
 
 
 @dataclass(frozen=True)
@@ -270,17 +256,3 @@ def _prices_for(weights: Mapping[str, float], prices: Mapping[str, float]) -> di
     own = {symbol: float(prices[symbol]) for symbol in weights}
     _check_prices(own)
     return own
-
-
-def _float(data: Mapping[str, Any], key: str, where: str = "IndexLevel ") -> float:
-    value = data.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{where}{key} must be a number, got {value!r}")
-    return float(value)
-
-
-def _float_mapping(data: Mapping[str, Any], key: str) -> dict[str, float]:
-    value = data.get(key)
-    if not isinstance(value, Mapping):
-        raise ValueError(f"IndexLevel {key} must be a mapping of symbol to number, got {value!r}")
-    return {str(symbol): _float(value, symbol, f"IndexLevel {key} of ") for symbol in value}

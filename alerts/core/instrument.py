@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any
 
 from alerts.core.evaluation import Crossing, Observation, evaluate
 from alerts.core.session_history import History
@@ -42,46 +41,6 @@ class InstrumentState:
     @property
     def previous_close(self) -> float | None:
         return self.history.last_close
-
-    def hot_json(self) -> dict[str, Any]:
-        """Everything but the history, which changes only once a session."""
-        return {
-            "symbol": self.symbol,
-            "kind": self.kind,
-            "session": self.session.isoformat() if self.session else None,
-            "closed": self.closed,
-            "open": self.open,
-            "high": self.high,
-            "low": self.low,
-            "last": self.last,
-            "volume": self.volume,
-            "fired": sorted(self.fired),
-            "fired_year": sorted(self.fired_year),
-            "last_seq": self.last_seq,
-            "offsets": {str(p): o for p, o in self.offsets.items()},
-            "snapshot": self.snapshot.model_dump(mode="json") if self.snapshot else None,
-        }
-
-    @classmethod
-    def from_json(cls, hot: dict[str, Any], history: History) -> InstrumentState:
-        session = hot.get("session")
-        return cls(
-            symbol=hot["symbol"],
-            kind=hot.get("kind", "stock"),
-            session=date.fromisoformat(session) if session else None,
-            closed=bool(hot.get("closed", False)),
-            open=hot.get("open"),
-            high=hot.get("high"),
-            low=hot.get("low"),
-            last=hot.get("last"),
-            volume=hot.get("volume", 0.0),
-            fired=frozenset(hot.get("fired", ())),
-            fired_year=frozenset(hot.get("fired_year", ())),
-            last_seq=hot.get("last_seq"),
-            offsets={int(p): int(o) for p, o in hot.get("offsets", {}).items()},
-            history=history,
-            snapshot=IndexSnapshot.model_validate(hot["snapshot"]) if hot.get("snapshot") else None,
-        )
 
 
 @dataclass(frozen=True)

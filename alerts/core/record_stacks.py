@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal
+from typing import Literal
 
 Direction = Literal["high", "low"]
 Entry = tuple[date, float]
@@ -116,38 +116,6 @@ class RecordStack:
         first = bisect_left(self.entries, start, key=_session_of)
         return self.entries[first][1] if first < len(self.entries) else None
 
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-able form, dates as ISO strings, that ``from_json`` turns back into an equal
-        stack (floats survive a JSON round trip exactly)."""
-        return {
-            "direction": self.direction,
-            "entries": [[session.isoformat(), value] for session, value in self.entries],
-            "first_session": _iso_or_none(self.first_session),
-            "last_session": _iso_or_none(self.last_session),
-            "count": self.count,
-            "truncated": self.truncated,
-            "capacity": self.capacity,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> RecordStack:
-        """The stack ``to_json`` produced ``data`` from; ``ValueError`` names a bad field."""
-        direction = data.get("direction")
-        if direction != "high" and direction != "low":
-            raise ValueError(f"RecordStack direction must be 'high' or 'low', got {direction!r}")
-        raw_entries = data.get("entries", [])
-        if not isinstance(raw_entries, list | tuple):
-            raise ValueError(f"RecordStack entries must be a list, got {raw_entries!r}")
-        return cls(
-            direction=direction,
-            entries=tuple(_entry_from_json(i, item) for i, item in enumerate(raw_entries)),
-            first_session=_date_or_none(data, "first_session"),
-            last_session=_date_or_none(data, "last_session"),
-            count=_strict_int(data, "count", 0),
-            truncated=_strict_bool(data, "truncated"),
-            capacity=_strict_int(data, "capacity", 20_000),
-        )
-
     def _ascending(self, value: float) -> tuple[Callable[[Entry], float], float]:
         """A key under which ``entries`` ascend, and ``value`` on that key's axis."""
         if self.direction == "high":
@@ -188,44 +156,3 @@ def _find_problem(stack: RecordStack) -> str | None:
         if not (older_value > newer_value if high else older_value < newer_value):
             return f"values must strictly {'fall' if high else 'rise'}: {older}, {newer}"
     return None
-
-
-def _iso_or_none(session: date | None) -> str | None:
-    return session.isoformat() if session is not None else None
-
-
-def _entry_from_json(index: int, item: object) -> Entry:
-    if not isinstance(item, list | tuple) or len(item) != 2:
-        raise ValueError(f"RecordStack entries[{index}] must be [session, value], got {item!r}")
-    session, value = item
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"RecordStack entries[{index}] value must be a number, got {value!r}")
-    return _parse_date(session, f"entries[{index}]"), float(value)
-
-
-def _date_or_none(data: Mapping[str, Any], field: str) -> date | None:
-    raw = data.get(field)
-    return None if raw is None else _parse_date(raw, field)
-
-
-def _parse_date(raw: object, field: str) -> date:
-    if isinstance(raw, str):
-        try:
-            return date.fromisoformat(raw)
-        except ValueError:
-            pass
-    raise ValueError(f"RecordStack {field} must be an ISO date string, got {raw!r}")
-
-
-def _strict_int(data: Mapping[str, Any], field: str, default: int) -> int:
-    raw = data.get(field, default)
-    if isinstance(raw, bool) or not isinstance(raw, int):
-        raise ValueError(f"RecordStack {field} must be an integer, got {raw!r}")
-    return raw
-
-
-def _strict_bool(data: Mapping[str, Any], field: str) -> bool:
-    raw = data.get(field, False)
-    if not isinstance(raw, bool):
-        raise ValueError(f"RecordStack {field} must be true or false, got {raw!r}")
-    return raw

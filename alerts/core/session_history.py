@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any
 
 from alerts.core.record_stacks import RecordStack
 
@@ -55,28 +54,4 @@ class History:
             last_session=session,
             last_close=close,
             year_base=self.ytd_base(session),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "closes_high": self.closes_high.to_json(),
-            "closes_low": self.closes_low.to_json(),
-            "gains": self.gains.to_json(),
-            "losses": self.losses.to_json(),
-            "last_session": self.last_session.isoformat() if self.last_session else None,
-            "last_close": self.last_close,
-            "year_base": self.year_base,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> History:
-        last = data.get("last_session")
-        return cls(
-            closes_high=RecordStack.from_json(data["closes_high"]),
-            closes_low=RecordStack.from_json(data["closes_low"]),
-            gains=RecordStack.from_json(data["gains"]),
-            losses=RecordStack.from_json(data["losses"]),
-            last_session=date.fromisoformat(last) if last else None,
-            last_close=data.get("last_close"),
-            year_base=data.get("year_base"),
         )

@@ -4,24 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import orjson
 from redis.asyncio import Redis
 
 from alerts.core.index_agent import IndexState
+from alerts.store.codec import decode, encode
 from alerts.store.instruments import Counters, StaleStateError
-
-# Check every index's version, then write them all (as for instruments).
-_COMMIT = """
-local n = #KEYS
-for i = 1, n do
-  local v = redis.call('HGET', KEYS[i], 'v') or '0'
-  if v ~= ARGV[2 * i - 1] then return i end
-end
-for i = 1, n do
-  redis.call('HSET', KEYS[i], 'v', tonumber(ARGV[2 * i - 1]) + 1, 's', ARGV[2 * i])
-end
-return 0
-"""
+from alerts.store.versioned import Commit, VersionedScript
 
 
 class IndexStore:
@@ -30,8 +18,8 @@ class IndexStore:
     def __init__(self, redis: Redis, prefix: str, counters: Counters | None = None) -> None:
         self._redis = redis
         self._prefix = prefix
-        self._commit = redis.register_script(_COMMIT)
         self.counters = counters or Counters()
+        self._script = VersionedScript(redis, self.counters)
 
     def key(self, symbol: str) -> str:
         return f"{self._prefix}:{{{symbol}}}:index"
@@ -44,7 +32,7 @@ class IndexStore:
         self.counters.redis_roundtrips += 1
         found: dict[str, tuple[int, IndexState | None]] = {}
         for symbol, (version, blob) in zip(symbols, rows, strict=True):
-            state = IndexState.from_json(orjson.loads(blob)) if blob is not None else None
+            state = decode(IndexState, blob) if blob is not None else None
             found[symbol] = (int(version or 0), state)
         return found
 
@@ -52,12 +40,9 @@ class IndexStore:
         """Write every (expected version, state) or none; StaleStateError if one moved."""
         if not changes:
             return
-        keys: list[str] = []
-        args: list[bytes | str] = []
+        commit = Commit()
         for version, state in changes:
-            keys.append(self.key(state.symbol))
-            args += [str(version), orjson.dumps(state.to_json())]
-        self.counters.redis_roundtrips += 1
-        failed = int(await self._commit(keys=keys, args=args))
-        if failed:
-            raise StaleStateError(changes[failed - 1][1].symbol)
+            commit.write(self.key(state.symbol), version, [("s", encode(state))])
+        refused = await self._script.run(commit)
+        if refused is not None:
+            raise StaleStateError(changes[refused.position][1].symbol)

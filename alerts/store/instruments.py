@@ -1,4 +1,4 @@
-"""Market state in Redis: keys, loads, and the one script that commits a batch."""
+"""Market state in Redis: instruments' keys, loads, and commits of state with outbox."""
 
 from __future__ import annotations
 
@@ -6,50 +6,16 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-import orjson
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
+from redis.asyncio.client import Pipeline
 
 from alerts.core.instrument import InstrumentState
 from alerts.core.session_history import History
+from alerts.store.codec import decode, encode
+from alerts.store.versioned import Commit, VersionedScript
 
-# First the epoch of every partition the batch came from: a partition whose epoch is
-# gone lost its state (a flush, a restart without persistence, a failover to an empty
-# replica), and nothing may be built on the emptiness. Then every instrument's version,
-# then write them all: a stale owner (a worker that lost its partitions in a
-# rebalance) changes nothing. Each instrument's alerts enter its outbox in the same
-# step as its state, so a crash after this script never loses an alert, and before it
-# never half-applies a batch. The history field is written only when it changed (once
-# a session).
-_COMMIT = """
-local e = tonumber(ARGV[1])
-for j = 1, e do
-  if redis.call('GET', KEYS[j]) ~= ARGV[2 + j] then return -j end
-end
-local n = tonumber(ARGV[2])
-local pos = 3 + e
-for i = 1, n do
-  local v = redis.call('HGET', KEYS[e + 2 * i - 1], 'v') or '0'
-  if v ~= ARGV[pos] then return i end
-  pos = pos + 4 + tonumber(ARGV[pos + 3])
-end
-pos = 3 + e
-for i = 1, n do
-  local key = KEYS[e + 2 * i - 1]
-  redis.call('HSET', key, 'v', tonumber(ARGV[pos]) + 1, 's', ARGV[pos + 1])
-  if ARGV[pos + 2] ~= '' then redis.call('HSET', key, 'h', ARGV[pos + 2]) end
-  local count = tonumber(ARGV[pos + 3])
-  if count > 0 then
-    redis.call('RPUSH', KEYS[e + 2 * i], unpack(ARGV, pos + 4, pos + 3 + count))
-  end
-  pos = pos + 4 + count
-end
-for k = e + 2 * n + 1, #KEYS do
-  redis.call('LREM', KEYS[k], 1, ARGV[pos])
-  pos = pos + 1
-end
-return 0
-"""
+# The history changes once a session, the rest on every tick: each has its own field.
+_APART = ("history",)
 
 
 @dataclass(frozen=True)
@@ -137,8 +103,8 @@ class StateStore:
     def __init__(self, redis: Redis, prefix: str, counters: Counters | None = None) -> None:
         self._redis = redis
         self._prefix = prefix
-        self._commit_sha: str | None = None
         self.counters = counters or Counters()
+        self._script = VersionedScript(redis, self.counters)
 
     def state_key(self, symbol: str) -> str:
         return f"{self._prefix}:{{{symbol}}}:state"
@@ -199,8 +165,8 @@ class StateStore:
             if hot is None:
                 states[symbol] = Versioned(0, InstrumentState(symbol))
             else:
-                past = History.from_json(orjson.loads(history)) if history else History()
-                state = InstrumentState.from_json(orjson.loads(hot), past)
+                past = decode(History, history) if history else History()
+                state = decode(InstrumentState, hot, history=past)
                 states[symbol] = Versioned(int(version), state)
             if with_outboxes and rows[i * step + 1]:
                 outboxes[symbol] = list(rows[i * step + 1])
@@ -223,40 +189,24 @@ class StateStore:
         if not changes and not delivered and not new_members:
             return
         checked = sorted((epochs or {}).items())
-        keys: list[str] = [self.epoch_key(topic, p) for (topic, p), _ in checked]
-        args: list[bytes | int | str] = [len(checked), len(changes)]
-        args += [epoch for _, epoch in checked]
+        commit = Commit([(self.epoch_key(topic, p), epoch) for (topic, p), epoch in checked])
         for change in changes:
-            keys += [self.state_key(change.symbol), self.outbox_key(change.symbol)]
-            args += [str(change.expected_version), orjson.dumps(change.state.hot_json())]
-            args.append(
-                orjson.dumps(change.state.history.to_json()) if change.history_changed else b""
-            )
-            args.append(len(change.alerts))
-            args += list(change.alerts)
+            fields = [("s", encode(change.state, omit=_APART))]
+            if change.history_changed:
+                fields.append(("h", encode(change.state.history)))
+            key, outbox = self.state_key(change.symbol), self.outbox_key(change.symbol)
+            commit.write(key, change.expected_version, fields, outbox, change.alerts)
         for done in delivered:
-            keys.append(self.outbox_key(done.symbol))
-            args.append(done.entry)
-        for attempt in (1, 2):
-            if self._commit_sha is None:
-                self._commit_sha = str(await self._redis.script_load(_COMMIT))
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for (topic, partition), symbols in (new_members or {}).items():
-                    if symbols:
-                        pipe.sadd(self.members_key(topic, partition), *sorted(symbols))
-                pipe.evalsha(self._commit_sha, len(keys), *keys, *args)
-                try:
-                    self.counters.redis_roundtrips += 1
-                    results = await pipe.execute()
-                    break
-                except NoScriptError:
-                    # Redis restarted or flushed its scripts: load it again, once.
-                    self._commit_sha = None
-                    if attempt == 2:
-                        raise
-        failed = int(results[-1])
-        if failed < 0:
-            topic, partition = checked[-failed - 1][0]
+            commit.remove(self.outbox_key(done.symbol), done.entry)
+
+        def register(pipe: Pipeline) -> None:
+            for (topic, partition), symbols in (new_members or {}).items():
+                if symbols:
+                    pipe.sadd(self.members_key(topic, partition), *sorted(symbols))
+
+        refused = await self._script.run(commit, before=register)
+        if refused is not None and refused.epoch_lost:
+            topic, partition = checked[refused.position][0]
             raise StateLostError(topic, partition)
-        if failed:
-            raise StaleStateError(changes[failed - 1].symbol)
+        if refused is not None:
+            raise StaleStateError(changes[refused.position].symbol)

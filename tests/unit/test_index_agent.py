@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 from alerts.core.index_agent import IndexState, close, on_price, on_session_end, on_watermark
 from alerts.core.sessions import get_calendar
+from alerts.store.codec import decode, encode
 from schemas.constituents import ConstituentPrice, ConstituentSessionEnd, ConstituentWatermark
 from schemas.indices import IndexSpec
 from schemas.ticks import SessionEnd, Tick
@@ -141,9 +142,9 @@ def test_a_silent_partition_holds_prices_at_most_the_rollover_wait() -> None:
 def test_state_survives_its_json_form() -> None:
     state, _ = feed(START, price("A", 11.0, "10:00:00"), price("B", 9.0, "11:00:00", source=1),
                     partitions=2)  # fmt: skip
-    assert IndexState.from_json(state.to_json()) == state
+    assert decode(IndexState, encode(state)) == state
     closed, _ = close(state, SPEC, HK)
-    assert IndexState.from_json(closed.to_json()) == closed
+    assert decode(IndexState, encode(closed)) == closed
 
 
 # -- the same index ticks however the partitions interleave ---------------------------

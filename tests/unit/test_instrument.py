@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from alerts.core.instrument import InstrumentState, Step, apply_tick, close_session, seed_closes
 from alerts.core.sessions import get_calendar
+from alerts.store.codec import decode, encode
 from schemas.alerts import Alert, alert_id
 from schemas.attribution import IndexSnapshot
 from schemas.rules import DailyMoveRule, MultiYearRule, RecordRule, Rule, YtdRule
@@ -169,8 +170,8 @@ def test_state_survives_its_json_form() -> None:
     from alerts.core.session_history import History
 
     state, _ = run([tick(17, 100.0), tick(18, 105.0, seq=9), tick(19, 99.0)], ALL_RULES)
-    history = History.from_json(state.history.to_json())
-    assert InstrumentState.from_json(state.hot_json(), history) == state
+    history = decode(History, encode(state.history))
+    assert decode(InstrumentState, encode(state, omit=("history",)), history=history) == state
 
 
 # -- random histories against the oracle -------------------------------------------

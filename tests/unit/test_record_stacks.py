@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from alerts.core.record_stacks import Direction, RecordStack
+from alerts.store.codec import decode, encode, from_data
 
 D1, D2, D3, D4 = (date(2025, 9, 15) + timedelta(days=i) for i in range(4))
 ORIGIN = date(2025, 1, 1)
@@ -124,7 +125,7 @@ def test_an_empty_stack_answers_none() -> None:
     stack = RecordStack("high")
     assert stack.since(-math.inf) is None
     assert stack.extreme_since(D1) is None
-    assert RecordStack.from_json(stack.to_json()) == stack
+    assert decode(RecordStack, encode(stack)) == stack
 
 
 def test_push_leaves_the_original_unchanged() -> None:
@@ -184,13 +185,13 @@ def test_since_rejects_nan() -> None:
     ],
 )
 def test_from_json_rejects_what_push_could_not_have_built(change: dict[str, object]) -> None:
-    data = closes().to_json() | change
+    data = json.loads(encode(closes())) | change
     with pytest.raises(ValueError, match="RecordStack"):
-        RecordStack.from_json(data)
+        from_data(RecordStack, data)
 
 
 def test_the_json_form_is_compact_and_readable() -> None:
-    assert closes().to_json() == {
+    assert json.loads(encode(closes())) == {
         "direction": "high",
         "entries": [["2025-09-16", 120.0], ["2025-09-17", 110.0], ["2025-09-18", 105.0]],
         "first_session": "2025-09-15",
@@ -231,7 +232,7 @@ def test_the_stack_is_exactly_the_unbeaten_sessions(direction: Direction, histor
 @given(direction=directions, history=histories())
 def test_json_round_trips_exactly(direction: Direction, history: History) -> None:
     stack = build(direction, history)
-    restored = RecordStack.from_json(json.loads(json.dumps(stack.to_json())))
+    restored = decode(RecordStack, encode(stack))
     assert restored == stack
     assert [(s, math.copysign(1, v)) for s, v in restored.entries] == [
         (s, math.copysign(1, v)) for s, v in stack.entries
@@ -257,7 +258,7 @@ def test_capacity_keeps_the_newest_entries_and_stays_exact_where_they_reach(
     assert list(stack.entries) == full[len(full) - len(stack.entries) :]
     assert stack.count == len(history)
     assert stack.first_session == (history[0][0] if history else None)
-    assert RecordStack.from_json(json.loads(json.dumps(stack.to_json()))) == stack
+    assert decode(RecordStack, encode(stack)) == stack
     if not history:
         return
     assert stack.entries[-1] == history[-1]
