@@ -6,6 +6,8 @@ import asyncio
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import date
+from functools import partial
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -15,7 +17,8 @@ from alerts.core.instrument import seed_closes
 from alerts.core.market import Market
 from alerts.engine.indices import starting_prices
 from alerts.store.indices import IndexStore
-from alerts.store.instruments import Change, StaleStateError, StateStore
+from alerts.store.instruments import Change, StateStore
+from alerts.store.retry import redo_until_committed
 from schemas.daily_bars import DailyBar
 from schemas.errors import InputError
 from streams.history_file import read_history
@@ -55,30 +58,38 @@ async def seed_history(store: StateStore, market: Market, path: Path) -> SeedRep
     symbols = sorted(by_symbol)
     for start in range(0, len(symbols), _CHUNK):
         chunk = symbols[start : start + _CHUNK]
-        for _ in range(5):
-            loaded = (await store.load(chunk)).states
-            changes, chunk_applied, chunk_skipped = [], 0, 0
-            for symbol in chunk:
-                current = loaded[symbol]
-                spec = market.instruments.get(symbol)
-                state = current.state
-                if spec is not None and state.kind != spec.kind:
-                    state = replace(state, kind=spec.kind)
-                seeded = seed_closes(state, by_symbol[symbol])
-                chunk_applied += seeded.applied
-                chunk_skipped += seeded.skipped
-                if seeded.applied:
-                    changes.append(Change(symbol, current.version, seeded.state, []))
-            try:
-                await store.commit(changes, [])
-            except StaleStateError:
-                continue  # a worker moved one of them meanwhile: reload and redo
-            applied += chunk_applied
-            skipped += chunk_skipped
-            break
-        else:
-            raise InputError(f"{path}: state kept changing under the seed; is a replay running?")
+        chunk_applied, chunk_skipped = await redo_until_committed(
+            partial(_seed_chunk, store, market, chunk, by_symbol),
+            lambda: InputError(f"{path}: state kept changing under the seed; is a replay running?"),
+        )
+        applied += chunk_applied
+        skipped += chunk_skipped
     return SeedReport(len(symbols), applied, skipped, not_sessions)
+
+
+async def _seed_chunk(
+    store: StateStore,
+    market: Market,
+    chunk: Sequence[str],
+    by_symbol: dict[str, list[tuple[date, float]]],
+) -> tuple[int, int]:
+    """Seed some instruments in one commit: the closes applied and skipped."""
+    loaded = (await store.load(chunk)).states
+    changes, applied, skipped = [], 0, 0
+    for symbol in chunk:
+        current = loaded[symbol]
+        spec = market.instruments.get(symbol)
+        state = current.state
+        if spec is not None and state.kind != spec.kind:
+            state = replace(state, kind=spec.kind)
+        seeded = seed_closes(state, by_symbol[symbol])
+        applied += seeded.applied
+        skipped += seeded.skipped
+        if seeded.applied:
+            changes.append(Change(symbol, current.version, seeded.state, []))
+    # Refused when a worker moved one of them meanwhile: the chunk is reloaded and redone.
+    await store.commit(changes, [])
+    return applied, skipped
 
 
 async def seed_indices(indices: IndexStore, instruments: StateStore, market: Market) -> int:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 
+@dataclass
 class SessionClock:
     """Tracks, per (partition, exchange), the latest event time and the next deadline.
 
@@ -12,9 +14,8 @@ class SessionClock:
     so a replay closes sessions at exactly the same point as the live run did.
     """
 
-    def __init__(self) -> None:
-        self._now: dict[tuple[int, str], int] = {}
-        self._next_deadline: dict[tuple[int, str], float] = {}
+    _now: dict[tuple[int, str], int] = field(default_factory=dict)
+    _next_deadline: dict[tuple[int, str], float] = field(default_factory=dict)
 
     def now(self, partition: int, exchange: str) -> int:
         return self._now.get((partition, exchange), -1)
@@ -39,11 +40,7 @@ class SessionClock:
         self._now.clear()
         self._next_deadline.clear()
 
-    def snapshot(self) -> tuple[dict[tuple[int, str], int], dict[tuple[int, str], float]]:
-        """The clock as it is, to restore when a batch must be redone."""
-        return dict(self._now), dict(self._next_deadline)
-
-    def restore(
-        self, saved: tuple[dict[tuple[int, str], int], dict[tuple[int, str], float]]
-    ) -> None:
-        self._now, self._next_deadline = dict(saved[0]), dict(saved[1])
+    def copy(self) -> SessionClock:
+        """An independent clock at the same point: a batch moves a copy, which the engine
+        keeps only once the batch is committed."""
+        return SessionClock(dict(self._now), dict(self._next_deadline))

@@ -128,7 +128,7 @@ def on_session_end(
     session = calendar.session(end.session)
     if session is None:
         return state, []
-    passed = session.close_ms + calendar.close_grace_ms + 1
+    passed = calendar.accepts_until(session) + 1
     state = replace(state, watermarks=_raised(state.watermarks, end.source_partition, passed))
     return _release(state, spec, calendar, partitions)
 
@@ -159,7 +159,7 @@ def _release(
         emitted += more
     if state.session is not None and not state.closed:
         session = calendar.session(state.session)
-        if session is not None and low > session.close_ms + calendar.close_grace_ms:
+        if session is not None and low > calendar.accepts_until(session):
             state, more = close(state, spec, calendar)
             emitted += more
     return state, emitted

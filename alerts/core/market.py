@@ -51,7 +51,3 @@ class Market:
         object.__setattr__(self, "_computed", frozenset(i.symbol for i in self.indices.indices))
         object.__setattr__(self, "_specs", {})
         object.__setattr__(self, "_containing", {})
-
-    @property
-    def close_grace_ms(self) -> int:
-        return self.instruments.close_grace_minutes * 60_000

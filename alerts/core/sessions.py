@@ -99,6 +99,7 @@ class ExchangeCalendar:
         "_closes",
         "_days",
         "_earlier",
+        "_ends",
         "_first_day",
         "_last_day",
         "_open_grace_ms",
@@ -146,8 +147,7 @@ class ExchangeCalendar:
         """The session a tick at ts_ms (epoch ms) belongs to, by the rule in the class doc."""
         i = bisect_right(self._opens, ts_ms) - 1
         if i >= 0:
-            close = self._closes[i]
-            if ts_ms <= close or ts_ms - close <= self._close_grace_ms:
+            if ts_ms <= self._ends[i]:
                 return self._sessions[i]
         elif self._earlier is not None and self._build_earlier_at(ts_ms):
             # A session before those built may hold it, or be the one closed before it.
@@ -167,9 +167,7 @@ class ExchangeCalendar:
                 break
         if not self._sessions:
             return False
-        return (
-            self._opens[0] - self._open_grace_ms <= ts_ms <= self._closes[-1] + self._close_grace_ms
-        )
+        return self._opens[0] - self._open_grace_ms <= ts_ms <= self._ends[-1]
 
     def session(self, day: date) -> Session | None:
         """The session labelled day; None when day is not a session or is out of range."""
@@ -195,6 +193,16 @@ class ExchangeCalendar:
     def close_grace_ms(self) -> int:
         return self._close_grace_ms
 
+    def accepts_until(self, session: Session) -> int:
+        """The last instant (epoch ms) a tick still belongs to the session: its close plus
+        the close grace. Event time beyond it means the session has ended."""
+        return session.close_ms + self._close_grace_ms
+
+    def last_ended(self, ts_ms: int) -> Session | None:
+        """The latest session whose ticks were accepted until ts_ms at the latest (None:
+        none in range)."""
+        return self.ended_by(ts_ms - self._close_grace_ms)
+
     def ended_by(self, ts_ms: int) -> Session | None:
         """The latest session that closed at or before ts_ms (None: none in range)."""
         i = bisect_right(self._closes, ts_ms) - 1
@@ -217,6 +225,7 @@ class ExchangeCalendar:
         self._days = [s.day for s in sessions]
         self._opens = [s.open_ms for s in sessions]
         self._closes = [s.close_ms for s in sessions]
+        self._ends = [self.accepts_until(s) for s in sessions]
         self._by_day = {s.day: s for s in sessions}
 
     def _build_earlier(self, day: date) -> bool:

@@ -26,6 +26,7 @@ from alerts.core.market import Market
 from alerts.delivery.kafka import KafkaPublisher, Record
 from alerts.store.indices import IndexStore
 from alerts.store.instruments import StaleStateError, StateStore
+from alerts.store.retry import redo_until_committed
 from schemas.constituents import (
     ConstituentMessage,
     ConstituentPrice,
@@ -37,7 +38,6 @@ from schemas.indices import IndexSpec
 log = logging.getLogger(__name__)
 
 _MESSAGE: TypeAdapter[ConstituentMessage] = TypeAdapter(ConstituentMessage)
-_MAX_ATTEMPTS = 5
 
 
 @dataclass
@@ -100,10 +100,11 @@ class IndexEngine:
                 result.invalid += 1
                 continue
             decoded.append((message, item))
-        for _ in range(_MAX_ATTEMPTS):
+
+        async def attempt() -> IndexResult:
             await self._load({item.index for _, item in decoded} - self._cache.keys())
-            attempt = IndexResult()
-            states = self._step_all(decoded, attempt)
+            done = IndexResult()
+            states = self._step_all(decoded, done)
             await self._publisher.publish(
                 [
                     Record(
@@ -111,20 +112,25 @@ class IndexEngine:
                         self._ticks_key(e),
                         e.model_dump_json(exclude_none=True).encode(),
                     )
-                    for e in attempt.emitted
+                    for e in done.emitted
                 ]
             )
-            try:
-                await self._save(states)
-            except StaleStateError as stale:
-                log.info("%s; reloading", stale)
-                self._cache.clear()
-                continue
-            result.applied += attempt.applied
-            result.duplicates += attempt.duplicates
-            result.emitted += attempt.emitted
-            return result
-        raise StaleStateError("(an index batch kept conflicting)")
+            await self._save(states)
+            return done
+
+        async def refused(stale: Exception) -> None:
+            log.info("%s; reloading", stale)
+            self._cache.clear()
+
+        done = await redo_until_committed(
+            attempt,
+            lambda: StaleStateError("(an index batch kept conflicting)"),
+            on_refused=refused,
+        )
+        result.applied += done.applied
+        result.duplicates += done.duplicates
+        result.emitted += done.emitted
+        return result
 
     def _ticks_key(self, emitted: Emitted) -> bytes:
         symbol = emitted.symbol

@@ -2,23 +2,23 @@
 
 decode -> session -> state -> rules -> alert -> delivery, with Redis written once per
 batch and every alert going through its instrument's outbox before it reaches Kafka.
+The decisions are alerts/core/batch.py's; this shell loads, commits and publishes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import orjson
 
+from alerts.core.batch import BatchStep, Moved, apply_batch, expect_close, held_apart
 from alerts.core.clock import SessionClock
-from alerts.core.decode import Incoming, Rejected, Routed, SessionEndAt, TickAt, route
-from alerts.core.forwarding import Forwarding
-from alerts.core.instrument import InstrumentState, Step, apply_tick, close_session
+from alerts.core.decode import Incoming, Rejected, Routed, TickAt, route
+from alerts.core.instrument import InstrumentState
 from alerts.core.market import Market
 from alerts.delivery.kafka import KafkaPublisher, Record
 from alerts.delivery.kafka_offsets import GroupOffsets, alert_ids_from
@@ -29,15 +29,12 @@ from alerts.store.instruments import (
     StateLostError,
     StateStore,
     Versioned,
-    outbox_entry,
-    parse_outbox_entry,
 )
+from alerts.store.outbox import OutboxEntry, first_marks
+from alerts.store.retry import MAX_ATTEMPTS, redo_until_committed
 from schemas.alerts import Alert
-from schemas.ticks import SessionEnd
 
 log = logging.getLogger(__name__)
-
-_MAX_ATTEMPTS = 5
 
 
 @dataclass
@@ -54,9 +51,6 @@ class BatchResult:
     @property
     def rejected(self) -> int:
         return sum(self.rejected_by.values())
-
-    def count(self, reason: str) -> None:
-        self.ignored[reason] = self.ignored.get(reason, 0) + 1
 
 
 @dataclass(frozen=True)
@@ -85,9 +79,9 @@ class Engine:
         self._offsets = offsets  # None: the group is taken to be new on every partition
         self._epochs: dict[int, str] = {}  # each owned partition's state epoch in Redis
         self.lost: set[int] = set()  # partitions whose state vanished: held, not applied
-        self._cache: dict[str, Versioned] = {}
+        self._states: dict[str, InstrumentState] = {}
+        self._versions: dict[str, int] = {}  # of each cached state, as Redis has it
         self._members: dict[int, set[str]] = {}
-        self._unregistered: dict[tuple[str, int], set[str]] = {}
         self._clock = SessionClock()
         self._delivered: list[Delivered] = []
 
@@ -97,27 +91,28 @@ class Engine:
 
     def forget(self) -> None:
         """Drop everything cached: after a rebalance another worker may own it."""
-        self._cache.clear()
+        self._forget_states()
         self._members.clear()
         self._clock.forget()
         self._epochs.clear()
         self.lost.clear()
 
     async def process(self, batch: Sequence[Incoming]) -> BatchResult:
-        result = BatchResult()
         routed = [item for message in batch for item in route(message, self._market)]
         rejected = [r for r in routed if isinstance(r, Rejected)]
-        result.rejected_by = dict(Counter(r.reason for r in rejected))
         accepted = [r for r in routed if not isinstance(r, Rejected)]
         await self._warm_up({r.message.partition for r in accepted})
-        changes, forwards = await self._apply(accepted, result)
-        await self._publish(changes)
+        step, held = await self._apply(accepted)
+        await self._publish(step.moved)
         # Prices for the index agent: after the alerts, and again on redelivery, so that
         # a crash before this line is repaired by the replay (the agent dedupes).
-        await self._publisher.publish(forwards)
+        await self._publisher.publish(step.forwards)
         # Last: a batch retried while Redis is away does not dead-letter its rejects again.
         await self._dead_letter(rejected)
-        return result
+        rejected_by = dict(Counter(r.reason for r in rejected))
+        return BatchResult(
+            step.applied, step.duplicates, held, dict(step.ignored), rejected_by, [*step.alerts]
+        )
 
     async def dead_letter(self, batch: Sequence[Incoming], reason: str, detail: str) -> None:
         """Send every message of a batch to the dead-letter topic, unchanged, with why."""
@@ -139,11 +134,11 @@ class Engine:
         await self._check_epochs(new)
         for partition in new:
             members |= self._members.get(partition, set())  # none once lost
-        loaded = await self._store.load(members - self._cache.keys(), with_outboxes=True)
-        self._cache.update(loaded.states)
+        loaded = await self._store.load(members - self._states.keys(), with_outboxes=True)
+        self._cache_loaded(loaded.states)
         for partition in new:
             for symbol in self._members.get(partition, ()):
-                self._expect_close(partition, self._cache[symbol].state)
+                expect_close(self._clock, self._market, partition, self._states[symbol])
         if loaded.outboxes:
             await self._recover(loaded.outboxes)
 
@@ -173,7 +168,7 @@ class Engine:
         for partition, epoch in found.items():
             if epoch != self._epochs[partition]:
                 self._lose(partition, "its epoch vanished while this worker ran")
-        self._cache.clear()
+        self._forget_states()
 
     def _lose(self, partition: int, evidence: str) -> None:
         self.lost.add(partition)
@@ -189,224 +184,102 @@ class Engine:
         )  # fmt: skip
 
     async def _recover(self, outboxes: dict[str, list[bytes]]) -> None:
-        entries = [(s, e) for s, found in outboxes.items() for e in found]
-        starts: dict[int, int] = {}
-        for _, entry in entries:
-            marks = parse_outbox_entry(entry)[0]
-            for partition, offset in marks.items():
-                starts[partition] = min(starts.get(partition, offset), offset)
+        entries = [(s, OutboxEntry.decode(e)) for s, found in outboxes.items() for e in found]
+        starts = first_marks(entry for _, entry in entries)
         if not starts:  # written by a worker that knew no marks: read everything
             starts = dict.fromkeys(self._publisher.marks(self._topics.alerts), 0)
         published = await asyncio.to_thread(
             alert_ids_from, self._publisher.bootstrap, self._topics.alerts, starts
         )
-        missing = []
-        for symbol, entry in entries:
-            alert_json = parse_outbox_entry(entry)[1]
-            if orjson.loads(alert_json)["alert_id"] not in published:
-                missing.append(Record(self._topics.alerts, symbol.encode(), alert_json))
+        missing = [
+            Record(self._topics.alerts, symbol.encode(), entry.alert_json)
+            for symbol, entry in entries
+            if orjson.loads(entry.alert_json)["alert_id"] not in published
+        ]
         await self._publisher.publish(missing)
-        self._delivered += [Delivered(s, e) for s, e in entries]
-        log.warning(
-            "outbox recovery: %d alert(s) left by a stopped worker, %d already on %s, "
-            "%d published now",
-            len(entries),
-            len(entries) - len(missing),
-            self._topics.alerts,
-            len(missing),
-        )
+        self._delivered += [Delivered(s, e.encoded) for s, e in entries]
+        log.warning("outbox recovery: %d alert(s) left by a stopped worker, %d already on %s, "
+                    "%d published now", len(entries), len(entries) - len(missing),
+                    self._topics.alerts, len(missing))  # fmt: skip
 
-    async def _apply(
-        self, batch: Sequence[Routed], result: BatchResult
-    ) -> tuple[list[Change], list[Record]]:
-        for _ in range(_MAX_ATTEMPTS + len(self._epochs)):
-            routed, held = _held_apart(batch, self.lost)
+    async def _apply(self, batch: Sequence[Routed]) -> tuple[BatchStep, int]:
+        """The batch applied and committed (redone from Redis while a commit is refused),
+        and how many of its ticks were held."""
+        tried: list[BatchStep] = []
+        held: list[Routed] = []
+
+        async def attempt() -> BatchStep:
+            nonlocal held
+            routed, held = held_apart(batch, self.lost)
             symbols = {r.tick.symbol for r in routed if isinstance(r, TickAt)}
-            loaded = await self._store.load(symbols - self._cache.keys())
-            self._cache.update(loaded.states)
-            attempt = BatchResult()
-            clock = self._clock.snapshot()
-            changes, forwards = self._step_all(routed, attempt)
-            partitions = {r.message.partition for r in routed}
-            epochs = {(self._topics.ticks, p): self._epochs[p] for p in partitions}
-            try:
-                await self._store.commit(changes, self._delivered, self._unregistered, epochs)
-            except StateLostError:
-                self._clock.restore(clock)
+            self._cache_loaded((await self._store.load(symbols - self._states.keys())).states)
+            marks = self._publisher.marks(self._topics.alerts)
+            step = apply_batch(
+                routed, self._states, self._clock, self._members, self._market, marks,
+                self._topics.constituents,
+            )  # fmt: skip
+            tried.append(step)
+            ticks = self._topics.ticks
+            epochs = {(ticks, p): self._epochs[p] for p in {r.message.partition for r in routed}}
+            changes = [
+                Change(m.symbol, self._versions[m.symbol], m.state,
+                       [e.encoded for e in m.outbox], m.history_changed)
+                for m in step.moved
+            ]  # fmt: skip
+            registered = {(ticks, p): set(found) for p, found in step.registered.items()}
+            await self._store.commit(changes, self._delivered, registered, epochs)
+            return step
+
+        async def refused(error: Exception) -> None:
+            if isinstance(error, StateLostError):
                 await self._recheck_epochs()
-                self._unregistered = {
-                    key: symbols
-                    for key, symbols in self._unregistered.items()
-                    if key[1] not in self.lost
-                }
-                continue
-            except StaleStateError as stale:
-                log.info("%s; reloading the batch's state", stale)
-                self._clock.restore(clock)
-                self._cache.pop(stale.symbol, None)
-                for change in changes:
-                    self._cache.pop(change.symbol, None)
-                continue
-            self._delivered = []
-            self._unregistered = {}
-            for change in changes:
-                self._cache[change.symbol] = Versioned(change.expected_version + 1, change.state)
-            result.applied += attempt.applied
-            result.duplicates += attempt.duplicates
-            result.held += sum(1 for r in held if isinstance(r, TickAt))
-            for reason, count in attempt.ignored.items():
-                result.ignored[reason] = result.ignored.get(reason, 0) + count
-            result.alerts += attempt.alerts
-            return changes, forwards
-        raise StaleStateError("(a batch kept conflicting)")
+                return
+            log.info("%s; reloading the batch's state", error)
+            assert isinstance(error, StaleStateError)
+            for symbol in [error.symbol, *(m.symbol for m in tried[-1].moved)]:
+                self._states.pop(symbol, None)
+                self._versions.pop(symbol, None)
 
-    def _step_all(
-        self, routed: Sequence[Routed], result: BatchResult
-    ) -> tuple[list[Change], list[Record]]:
-        current = {symbol: v.state for symbol, v in self._cache.items()}
-        forwarding = Forwarding(self._market, self._topics.constituents)
-        alerts: dict[str, list[Alert]] = {}
-        marks = self._publisher.marks(self._topics.alerts)
-
-        def record(symbol: str, step: Step) -> None:
-            current[symbol] = step.state
-            alerts.setdefault(symbol, []).extend(step.alerts)
-            result.alerts += step.alerts
-
-        for item in routed:
-            partition = item.message.partition
-            if isinstance(item, SessionEndAt):
-                self._end_session(item, current, record)
-                forwarding.session_end(item.end, partition)
-                continue
-            tick, spec = item.tick, item.spec
-            if self._clock.advance(partition, spec.exchange, tick.ts_ms):
-                self._close_ended(partition, spec.exchange, current, record)
-                self._forward_clock(forwarding, partition, spec.exchange)
-            state = current[tick.symbol]
-            if state.offsets.get(partition, -1) >= item.position:
-                result.duplicates += 1
-                forwarding.price(tick, partition, item.position)
-                continue
-            members = self._members.setdefault(partition, set())
-            if tick.symbol not in members:
-                members.add(tick.symbol)
-                key = (self._topics.ticks, partition)
-                self._unregistered.setdefault(key, set()).add(tick.symbol)
-            if state.kind != spec.kind:
-                state = replace(state, kind=spec.kind)
-            calendar = self._market.calendar(spec.exchange)
-            at = (partition, item.position)
-            step = apply_tick(state, tick, item.session, calendar, self._market.rules, at)
-            if step.ignored:  # not applied, but seen: a redelivery must not count it again
-                offsets = {**step.state.offsets, partition: item.position}
-                step = replace(step, state=replace(step.state, offsets=offsets))
-            record(tick.symbol, step)
-            if step.state.session != state.session:
-                self._expect_close(partition, step.state)
-            if step.ignored:
-                result.count(step.ignored)
-            else:
-                result.applied += 1
-                forwarding.price(tick, partition, item.position)
-        changes = []
-        for symbol, state in current.items():
-            before = self._cache[symbol]
-            if state is before.state:
-                continue
-            entries = [
-                outbox_entry(a.model_dump_json().encode(), marks) for a in alerts.get(symbol, [])
-            ]
-            changed = state.history is not before.state.history
-            changes.append(Change(symbol, before.version, state, entries, changed))
-        return changes, list(forwarding.records())
-
-    def _end_session(self, item: SessionEndAt, current, record) -> None:  # type: ignore[no-untyped-def]
-        """An end-of-day message: for one instrument, or for the whole exchange."""
-        partition, end = item.message.partition, item.end
-        if end.symbol is not None:
-            state = current.get(end.symbol)
-            if state is not None and state.session is not None and state.session <= end.session:
-                calendar = self._market.calendar(end.exchange)
-                record(end.symbol, close_session(state, calendar, self._market.rules))
-            return
-        session = self._market.calendar(end.exchange).session(end.session)
-        if session is not None:
-            deadline = session.close_ms + self._market.close_grace_ms
-            self._clock.advance(partition, end.exchange, deadline + 1)
-        self._close_ended(partition, end.exchange, current, record)
-
-    def _forward_clock(self, forwarding: Forwarding, partition: int, exchange: str) -> None:
-        """This partition's clock passed a session's end: tell the exchange's indices."""
-        ended = self._market.calendar(exchange).ended_by(
-            self._clock.now(partition, exchange) - self._market.close_grace_ms
+        step = await redo_until_committed(
+            attempt,
+            lambda: StaleStateError("(a batch kept conflicting)"),
+            attempts=MAX_ATTEMPTS + len(self._epochs),
+            refused=(StateLostError, StaleStateError),
+            on_refused=refused,
         )
-        if ended is not None:
-            end = SessionEnd(type="session_end", exchange=exchange, session=ended.day)
-            forwarding.session_end(end, partition)
+        # Only now: a refused attempt leaves nothing behind, its redo starts from Redis.
+        self._delivered = []
+        self._clock = step.clock
+        for partition, found in step.registered.items():
+            self._members.setdefault(partition, set()).update(found)
+        for moved in step.moved:
+            self._states[moved.symbol] = moved.state
+            self._versions[moved.symbol] += 1
+        return step, sum(1 for r in held if isinstance(r, TickAt))
 
-    def _expect_close(self, partition: int, state: InstrumentState) -> None:
-        spec = self._market.instrument(state.symbol)
-        if spec is None or self._market.computed(spec.symbol):
-            return
-        if state.session is None or state.closed:
-            return
-        session = self._market.calendar(spec.exchange).session(state.session)
-        if session is not None:
-            deadline = session.close_ms + self._market.close_grace_ms
-            self._clock.expect(partition, spec.exchange, deadline)
+    def _cache_loaded(self, loaded: Mapping[str, Versioned]) -> None:
+        for symbol, versioned in loaded.items():
+            self._states[symbol] = versioned.state
+            self._versions[symbol] = versioned.version
 
-    def _close_ended(self, partition: int, exchange: str, current, record) -> None:  # type: ignore[no-untyped-def]
-        """Close every open session of this partition and exchange that has ended."""
-        now = self._clock.now(partition, exchange)
-        calendar = self._market.calendar(exchange)
-        next_deadline = math.inf
-        for symbol in self._members.get(partition, ()):
-            spec = self._market.instrument(symbol)
-            state = current.get(symbol)
-            # An index closes with its own session_end, sent after its closing level.
-            if spec is None or spec.exchange != exchange or state is None:
-                continue
-            if self._market.computed(symbol):
-                continue
-            if state.session is None or state.closed:
-                continue
-            session = calendar.session(state.session)
-            deadline = (session.close_ms if session else 0) + self._market.close_grace_ms
-            if deadline < now:
-                record(symbol, close_session(state, calendar, self._market.rules))
-            else:
-                next_deadline = min(next_deadline, deadline)
-        self._clock.rearm(partition, exchange, next_deadline)
+    def _forget_states(self) -> None:
+        self._states.clear()
+        self._versions.clear()
 
-    async def _publish(self, changes: Sequence[Change]) -> None:
+    async def _publish(self, moved: Sequence[Moved]) -> None:
         records = [
-            Record(self._topics.alerts, change.symbol.encode(), parse_outbox_entry(entry)[1])
-            for change in changes
-            for entry in change.alerts
+            Record(self._topics.alerts, m.symbol.encode(), entry.alert_json)
+            for m in moved
+            for entry in m.outbox
         ]
         await self._publisher.publish(records)
-        self._delivered += [Delivered(c.symbol, e) for c in changes for e in c.alerts]
+        self._delivered += [Delivered(m.symbol, e.encoded) for m in moved for e in m.outbox]
 
     async def _dead_letter(self, rejected: Sequence[Rejected]) -> None:
         for item in rejected:
-            log.warning(
-                "rejected message at partition %d offset %d: %s: %s",
-                item.message.partition,
-                item.message.offset,
-                item.reason,
-                item.detail,
-            )
+            log.warning("rejected message at partition %d offset %d: %s: %s",
+                        item.message.partition, item.message.offset, item.reason,
+                        item.detail)  # fmt: skip
         await self._publisher.publish(
             [Record(self._topics.dead_letters, b"", *item.letter()) for item in rejected]
         )
-
-
-def _held_apart(batch: Sequence[Routed], lost: set[int]) -> tuple[Sequence[Routed], list[Routed]]:
-    """The batch's items to apply, and those of partitions whose state vanished."""
-    if not lost:  # the usual case: no copy of the batch
-        return batch, []
-    return (
-        [r for r in batch if r.message.partition not in lost],
-        [r for r in batch if r.message.partition in lost],
-    )

@@ -77,26 +77,6 @@ class StaleStateError(Exception):
         self.symbol = symbol
 
 
-def outbox_entry(alert_json: bytes, marks: Mapping[int, int]) -> bytes:
-    """An outbox entry: the alerts topic's marks when it was written, then the alert.
-
-    Whenever the entry gets published, it lands beyond these offsets; recovery reads
-    the topic from there to learn whether a dead worker had published it already.
-    """
-    header = ",".join(f"{p}:{o}" for p, o in sorted(marks.items()))
-    return header.encode() + b"|" + alert_json
-
-
-def parse_outbox_entry(entry: bytes) -> tuple[dict[int, int], bytes]:
-    header, _, alert_json = entry.partition(b"|")
-    marks = {}
-    for item in header.decode().split(","):
-        if item:
-            partition, _, offset = item.partition(":")
-            marks[int(partition)] = int(offset)
-    return marks, alert_json
-
-
 class StateStore:
     """The Redis side of market state; instrument keys are hash-tagged by instrument."""
 

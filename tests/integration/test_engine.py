@@ -12,7 +12,8 @@ from alerts.core.instrument import InstrumentState
 from alerts.core.market import Market
 from alerts.delivery.kafka import KafkaPublisher, Record
 from alerts.engine.ticks import Engine, Topics
-from alerts.store.instruments import Change, StateStore, outbox_entry
+from alerts.store.instruments import Change, StateStore
+from alerts.store.outbox import OutboxEntry
 from schemas.instruments import InstrumentsFile
 from schemas.rules import DailyMoveRule
 from schemas.settings import Settings
@@ -151,7 +152,7 @@ async def test_outbox_entries_left_by_a_crash_are_published_once_on_recovery(
     sent = alert.model_copy(update={"instrument": "BABA", "alert_id": "sent"})
     lost = alert.model_copy(update={"instrument": "BABA", "alert_id": "lost"})
     marks = harness.publisher.marks(settings.topic_alerts)
-    entries = [outbox_entry(a.model_dump_json().encode(), marks) for a in (sent, lost)]
+    entries = [OutboxEntry.new(a.model_dump_json().encode(), marks).encoded for a in (sent, lost)]
     await harness.store.commit([Change("BABA", 0, InstrumentState("BABA"), entries)], [],
                                {(settings.topic_ticks, 0): {"BABA"}})  # fmt: skip
     await harness.publisher.publish(
