@@ -14,7 +14,8 @@ from alerts.delivery.kafka_offsets import GroupOffsets, high_watermarks
 from alerts.engine.indices import IndexEngine
 from alerts.engine.ticks import Engine, Topics
 from alerts.store.indices import IndexStore
-from alerts.store.instruments import Counters, StateStore
+from alerts.store.instruments import StateStore
+from alerts.store.versioned import Counters
 from schemas.settings import Settings
 from streams import agents
 from streams.gaps import GapWatch

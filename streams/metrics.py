@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from alerts.core.decode import Incoming
 from alerts.engine.ticks import BatchResult
-from alerts.store.instruments import Counters
+from alerts.store.versioned import Counters
 from streams.gaps import Gap
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from alerts.core.decode import Routed, SessionEndAt
 from alerts.core.forwarding import Forwarding
 from alerts.core.instrument import InstrumentState, Step, apply_tick, close_session
 from alerts.core.market import Market
-from alerts.delivery.kafka import Record
-from alerts.store.outbox import OutboxEntry
+from alerts.core.outbox import OutboxEntry
+from alerts.core.outgoing import Record
 from schemas.alerts import Alert
 from schemas.ticks import SessionEnd
 

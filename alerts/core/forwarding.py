@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import orjson
 
 from alerts.core.market import Market
-from alerts.delivery.kafka import Record
+from alerts.core.outgoing import Record
 from schemas.constituents import ConstituentSessionEnd
 from schemas.ticks import SessionEnd, Tick
 

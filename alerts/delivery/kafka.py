@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from alerts.core.outgoing import Record
 from alerts.delivery.errors import DeliveryError
 from alerts.delivery.kafka_offsets import high_watermarks
 
@@ -77,14 +78,6 @@ def producer_for(
 ) -> Producer:
     """A confluent-kafka producer set up for this role (see `producer_settings`)."""
     return Producer(producer_settings(role, bootstrap, client_id, max_message_bytes))
-
-
-@dataclass(frozen=True)
-class Record:
-    topic: str
-    key: bytes
-    value: bytes | None
-    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class KafkaPublisher:

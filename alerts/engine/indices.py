@@ -23,9 +23,11 @@ from alerts.core.index_agent import (
     on_watermark,
 )
 from alerts.core.market import Market
-from alerts.delivery.kafka import KafkaPublisher, Record
+from alerts.core.outgoing import Record
+from alerts.delivery.kafka import KafkaPublisher
+from alerts.store.errors import StaleStateError
 from alerts.store.indices import IndexStore
-from alerts.store.instruments import StaleStateError, StateStore
+from alerts.store.instruments import StateStore
 from alerts.store.retry import redo_until_committed
 from schemas.constituents import (
     ConstituentMessage,

@@ -20,17 +20,12 @@ from alerts.core.clock import SessionClock
 from alerts.core.decode import Incoming, Rejected, Routed, TickAt, route
 from alerts.core.instrument import InstrumentState
 from alerts.core.market import Market
-from alerts.delivery.kafka import KafkaPublisher, Record
+from alerts.core.outbox import OutboxEntry, first_marks
+from alerts.core.outgoing import Record
+from alerts.delivery.kafka import KafkaPublisher
 from alerts.delivery.kafka_offsets import GroupOffsets, alert_ids_from
-from alerts.store.instruments import (
-    Change,
-    Delivered,
-    StaleStateError,
-    StateLostError,
-    StateStore,
-    Versioned,
-)
-from alerts.store.outbox import OutboxEntry, first_marks
+from alerts.store.errors import StaleStateError, StateLostError
+from alerts.store.instruments import Change, Delivered, StateStore, Versioned
 from alerts.store.retry import MAX_ATTEMPTS, redo_until_committed
 from schemas.alerts import Alert
 

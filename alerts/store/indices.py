@@ -8,8 +8,8 @@ from redis.asyncio import Redis
 
 from alerts.core.index_agent import IndexState
 from alerts.store.codec import decode, encode
-from alerts.store.instruments import Counters, StaleStateError
-from alerts.store.versioned import Commit, VersionedScript
+from alerts.store.errors import StaleStateError
+from alerts.store.versioned import Commit, Counters, VersionedScript
 
 
 class IndexStore:

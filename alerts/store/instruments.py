@@ -12,7 +12,8 @@ from redis.asyncio.client import Pipeline
 from alerts.core.instrument import InstrumentState
 from alerts.core.session_history import History
 from alerts.store.codec import decode, encode
-from alerts.store.versioned import Commit, VersionedScript
+from alerts.store.errors import StaleStateError, StateLostError
+from alerts.store.versioned import Commit, Counters, VersionedScript
 
 # The history changes once a session, the rest on every tick: each has its own field.
 _APART = ("history",)
@@ -51,30 +52,6 @@ class Loaded:
 
     states: dict[str, Versioned]
     outboxes: dict[str, list[bytes]]
-
-
-@dataclass
-class Counters:
-    """The store's own count of Redis round trips (the worker's counts read it)."""
-
-    redis_roundtrips: int = 0
-
-
-class StateLostError(Exception):
-    """A partition's state epoch is no longer in Redis: its state vanished."""
-
-    def __init__(self, topic: str, partition: int) -> None:
-        super().__init__(f"the state epoch of {topic}[{partition}] is gone from Redis")
-        self.topic = topic
-        self.partition = partition
-
-
-class StaleStateError(Exception):
-    """Another writer changed an instrument since we loaded it; reload and redo."""
-
-    def __init__(self, symbol: str) -> None:
-        super().__init__(f"state of {symbol} changed under us")
-        self.symbol = symbol
 
 
 class StateStore:

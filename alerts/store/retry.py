@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from alerts.store.instruments import StaleStateError
+from alerts.store.errors import StaleStateError
 
 #: Attempts at one batch before giving up: more conflicts than this in a row means
 #: two writers are fighting over the same state.

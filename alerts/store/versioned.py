@@ -69,6 +69,13 @@ class RoundTrips(Protocol):
     redis_roundtrips: int
 
 
+@dataclass
+class Counters:
+    """The store's own count of Redis round trips (the worker's counts read it)."""
+
+    redis_roundtrips: int = 0
+
+
 @dataclass(frozen=True)
 class Refusal:
     """Why a commit wrote nothing: an epoch gone (`position` among the epochs), or a

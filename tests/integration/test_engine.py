@@ -10,10 +10,11 @@ from redis.asyncio import Redis
 from alerts.core.decode import Incoming, position
 from alerts.core.instrument import InstrumentState
 from alerts.core.market import Market
-from alerts.delivery.kafka import KafkaPublisher, Record
+from alerts.core.outbox import OutboxEntry
+from alerts.core.outgoing import Record
+from alerts.delivery.kafka import KafkaPublisher
 from alerts.engine.ticks import Engine, Topics
 from alerts.store.instruments import Change, StateStore
-from alerts.store.outbox import OutboxEntry
 from schemas.instruments import InstrumentsFile
 from schemas.rules import DailyMoveRule
 from schemas.settings import Settings

@@ -12,17 +12,10 @@ from redis.asyncio import Redis
 
 from alerts.core.index_agent import IndexState
 from alerts.core.instrument import InstrumentState
+from alerts.store.errors import StaleStateError, StateLostError
 from alerts.store.indices import IndexStore
-from alerts.store.instruments import (
-    Change,
-    Counters,
-    Delivered,
-    StaleStateError,
-    StateLostError,
-    StateStore,
-    Versioned,
-)
-from alerts.store.versioned import Commit, VersionedScript
+from alerts.store.instruments import Change, Delivered, StateStore, Versioned
+from alerts.store.versioned import Commit, Counters, VersionedScript
 from streams.dev.children import stop_child
 from streams.dev.redis_server import free_port, start_redis_server
 from tests import stored_states

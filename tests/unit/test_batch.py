@@ -17,8 +17,8 @@ from alerts.core.clock import SessionClock
 from alerts.core.decode import Incoming, Rejected, Routed, TickAt, route
 from alerts.core.instrument import InstrumentState, seed_closes
 from alerts.core.market import Market
-from alerts.delivery.kafka import Record
-from alerts.store.outbox import OutboxEntry
+from alerts.core.outbox import OutboxEntry
+from alerts.core.outgoing import Record
 from schemas.indices import IndicesFile
 from schemas.instruments import InstrumentsFile
 from schemas.ticks import SessionEnd, Tick

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 from alerts.core.decode import Incoming
 from alerts.engine.ticks import BatchResult
-from alerts.store.instruments import Counters
+from alerts.store.versioned import Counters
 from schemas.alerts import Alert, alert_id
 from streams.gaps import Gap
 from streams.metrics import WorkerCounts, summed

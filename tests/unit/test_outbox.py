@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alerts.store.outbox import OutboxEntry, first_marks
+from alerts.core.outbox import OutboxEntry, first_marks
 
 
 def test_an_entry_is_its_marks_in_partition_order_then_the_alert() -> None:

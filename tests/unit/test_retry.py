@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.store.instruments import StaleStateError, StateLostError
+from alerts.store.errors import StaleStateError, StateLostError
 from alerts.store.retry import MAX_ATTEMPTS, redo_until_committed
 
 
