@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -61,12 +60,6 @@ for r = k, #KEYS do
 end
 return 0
 """
-
-
-class RoundTrips(Protocol):
-    """Where a store counts its Redis round trips."""
-
-    redis_roundtrips: int
 
 
 @dataclass
@@ -136,7 +129,7 @@ class Commit:
 class VersionedScript:
     """Runs commits on one Redis, loading the script again after a restart or a flush."""
 
-    def __init__(self, redis: Redis, counters: RoundTrips) -> None:
+    def __init__(self, redis: Redis, counters: Counters) -> None:
         self._redis = redis
         self._counters = counters
         self._sha: str | None = None
