@@ -1,1 +1,1 @@
-"""Market state, rule evaluation and alert delivery."""
+"""From a decoded tick to a delivered alert: pure core, Redis store, engine shells, delivery."""

@@ -1,1 +1,1 @@
-"""The Faust app, its agents and topics, the CLI and the embedded dev infrastructure."""
+"""Where Kafka meets the engines: the Faust app, agents, worker counts, CLI; dev tooling in dev/."""

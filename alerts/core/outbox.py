@@ -1,4 +1,4 @@
-"""The outbox: each alert waits in its instrument's Redis list until Kafka has it.
+"""Outbox entries, as plain data: each alert waits in its instrument's outbox until Kafka has it.
 
 An entry is committed with the state that raised its alert, published, then removed;
 its bytes in Redis are `"p:o,p:o|" + alert json`, the alerts topic's marks (partition:

@@ -1,4 +1,4 @@
-"""Applies a batch of ticks topic messages to market state and publishes the alerts.
+"""The ingest shell: a batch of ticks-topic messages -> the batch step -> Redis -> alerts on Kafka.
 
 decode -> session -> state -> rules -> alert -> delivery, with Redis written once per
 batch and every alert going through its instrument's outbox before it reaches Kafka.
