@@ -18,7 +18,7 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy --strict alerts schemas
-	$(VENV)/bin/mypy streams
+	$(VENV)/bin/mypy streams tools
 	$(VENV)/bin/python -m pytest -q
 
 # The long forms of the long scenarios (a million-tick replay, ...); not run by CI.
