@@ -5,10 +5,12 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from redis.asyncio import Redis
 
+from alerts.store.instruments import StateStore
 from schemas.settings import Settings
 from streams.dev.broker import BrokerProcess, spawn_broker
 from streams.topics import topic_specs
@@ -45,3 +47,15 @@ def redis_folder() -> Iterator[str]:
     folder = tempfile.mkdtemp(prefix="tickwatch-redis-test-")
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def store(redis: Redis, key_prefix: str) -> StateStore:
+    return StateStore(redis, key_prefix)

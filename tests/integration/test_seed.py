@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 
@@ -44,18 +43,6 @@ def market(tmp_path: Path) -> Market:
     path.write_text(INSTRUMENTS)
     rules = load_rules(bundled("rules.yaml"))
     return Market(load_instruments(path), tuple(rules.rules))
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def store(redis: Redis, key_prefix: str) -> StateStore:
-    return StateStore(redis, key_prefix)
 
 
 def history_file(tmp_path: Path, name: str, rows: dict[str, list[tuple[str, float]]]) -> Path:

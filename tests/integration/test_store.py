@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -22,18 +22,6 @@ from tests import stored_states
 
 STORED = Path(__file__).parents[1] / "unit" / "stored"
 TICKS = "ticks"
-
-
-@pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def store(redis: Redis, key_prefix: str) -> StateStore:
-    return StateStore(redis, key_prefix)
 
 
 @pytest.fixture
