@@ -33,11 +33,11 @@ from schemas.ticks import Tick
 from streams.dev.bench_market import Scale, seed, walk, write_history, write_market
 from streams.dev.broker import spawn_broker
 from streams.dev.children import spawn, stop_child
-from streams.dev.demo import backlog
 from streams.dev.redis_server import embedded_redis
 from streams.dev.workers import (
     Settling,
     TimedOut,
+    backlog,
     joined,
     running_workers,
     wait_until,

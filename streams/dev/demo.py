@@ -13,13 +13,12 @@ from pathlib import Path
 
 from redis import Redis
 
-from alerts.delivery.kafka_offsets import committed_offsets, reader, watermarks
 from schemas.alerts import Alert
 from schemas.errors import TickwatchError
 from schemas.settings import Settings
 from streams.dev.broker import spawn_broker
 from streams.dev.redis_server import embedded_redis
-from streams.dev.workers import Settling, running_workers, worker_counts
+from streams.dev.workers import Settling, backlog, running_workers, worker_counts
 from streams.market_files import load_market
 from streams.replay import Pace, publish_ticks, read_tick_file, session_ends
 from streams.seed import run_seed
@@ -97,33 +96,6 @@ class Outcome:
 class DemoResult:
     alerts: list[Alert]
     outcome: Outcome
-
-
-def backlog(settings: Settings, ends: dict[int, int]) -> dict[tuple[str, int], int] | None:
-    """The high watermarks of ticks and constituents once the worker has committed up to
-    them and past every replayed tick; None while it has work left.
-
-    The worker feeds itself (constituent prices, then index ticks), so the pipeline is
-    done only when two looks in a row find the same watermarks, all committed.
-    """
-    topics = (settings.topic_ticks, settings.topic_constituents)
-    consumer = reader(settings.kafka_bootstrap, settings.app_id)
-    try:
-        highs = {
-            (topic, partition): high
-            for topic in topics
-            for partition, (_, high) in watermarks(consumer, topic, None, 5).items()
-        }
-        for topic in topics:
-            partitions = [p for t, p in highs if t == topic]
-            for partition, offset in committed_offsets(consumer, topic, partitions, 5).items():
-                need = max(highs[(topic, partition)], ends.get(partition, 0)
-                           if topic == settings.topic_ticks else 0)  # fmt: skip
-                if (offset or 0) < need:
-                    return None
-        return highs
-    finally:
-        consumer.close()
 
 
 def run_demo(

@@ -3,8 +3,7 @@
 The demo, the benchmark and the integration tests run real `tickwatch worker`
 processes (tied to their parent by streams/dev/children.py) and wait on what the
 workers tell: their counts in Redis (streams/metrics.py) and the offsets their
-consumer group committed (a look at Kafka given by the caller, e.g.
-streams.dev.demo.backlog).
+consumer group committed (`backlog`).
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from redis import Redis
 
+from alerts.delivery.kafka_offsets import committed_offsets, reader, watermarks
 from schemas.errors import TickwatchError
 from schemas.settings import Settings
 from schemas.ticks import Tick
@@ -72,6 +72,33 @@ def wait_until(
                 message += f"\n{tail}"
             raise TimedOut(message)
         time.sleep(interval_s)
+
+
+def backlog(settings: Settings, ends: dict[int, int]) -> dict[tuple[str, int], int] | None:
+    """The high watermarks of ticks and constituents once the worker has committed up to
+    them and past every replayed tick; None while it has work left.
+
+    The worker feeds itself (constituent prices, then index ticks), so the pipeline is
+    done only when two looks in a row find the same watermarks, all committed.
+    """
+    topics = (settings.topic_ticks, settings.topic_constituents)
+    consumer = reader(settings.kafka_bootstrap, settings.app_id)
+    try:
+        highs = {
+            (topic, partition): high
+            for topic in topics
+            for partition, (_, high) in watermarks(consumer, topic, None, 5).items()
+        }
+        for topic in topics:
+            partitions = [p for t, p in highs if t == topic]
+            for partition, offset in committed_offsets(consumer, topic, partitions, 5).items():
+                need = max(highs[(topic, partition)], ends.get(partition, 0)
+                           if topic == settings.topic_ticks else 0)  # fmt: skip
+                if (offset or 0) < need:
+                    return None
+        return highs
+    finally:
+        consumer.close()
 
 
 class Settling:

@@ -10,8 +10,7 @@ from alerts.delivery.kafka_offsets import committed_offsets, partitions_of, read
 from schemas.alerts import Alert
 from schemas.settings import Settings
 from schemas.ticks import Tick
-from streams.dev.demo import backlog
-from streams.dev.workers import Settling
+from streams.dev.workers import Settling, backlog
 
 
 def bidu_ticks(rows: list[tuple[str, float]]) -> list[Tick]:
