@@ -68,6 +68,37 @@ class Settings(BaseSettings):
     web_enabled: bool = False
     web_port: int = Field(default=6066, ge=0, le=65535)
     log_level: str = Field(default="warn", pattern=r"^(crit|error|warn|info|debug)$")
+    # The gateway (`tickwatch gateway`): alerts pushed to traders over HTTP.
+    gateway_host: str = Field(
+        default="127.0.0.1", description="Address the gateway listens on (0.0.0.0: all)."
+    )
+    gateway_port: int = Field(default=8080, ge=0, le=65535)
+    gateway_stream_max_len: int = Field(
+        default=100_000,
+        ge=100,
+        le=100_000_000,
+        description="Alerts the gateway keeps for catching up; older ones are trimmed.",
+    )
+    gateway_stream_max_age_s: float = Field(
+        default=7 * 24 * 3600,
+        gt=0,
+        description="Seconds an alert stays available for catching up.",
+    )
+    gateway_heartbeat_s: float = Field(
+        default=15.0, gt=0, le=300, description="Seconds between keep-alive comments on a stream."
+    )
+    gateway_max_body_bytes: int = Field(
+        default=16_384, ge=256, le=10_000_000, description="Largest request body accepted."
+    )
+    gateway_cors_origins: str = Field(
+        default="",
+        description="Comma-separated origins allowed to call the gateway from a browser; "
+        "empty: none (same origin only).",
+    )
+    gateway_ssl_certfile: Path | None = Field(
+        default=None, description="PEM certificate: the gateway serves HTTPS with it."
+    )
+    gateway_ssl_keyfile: Path | None = Field(default=None, description="PEM private key.")
 
     @field_validator("kafka_bootstrap")
     @classmethod
