@@ -17,7 +17,9 @@ from schemas.alerts import Alert
 # A message below its partition's stored next offset was applied before (old); an alert
 # whose alert_id is held already came at another offset (duplicate) and only moves the
 # position. The seen set's score is the ms of the entry's stream id, so trimming it
-# "with the stream" is one range removal below the oldest entry still kept.
+# "with the stream" is one range removal below the oldest entry still kept. Trims are
+# approximate (`~`, whole stream nodes only: cheap), so up to a node's 100 entries more
+# than the bounds may stay.
 #
 # KEYS: stream, positions, seen. ARGV: max_len, max_age_ms, then per message:
 # partition, offset, alert_id, instrument, kind, rule, stage, alert bytes.
