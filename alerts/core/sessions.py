@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache, partial
+from zoneinfo import ZoneInfo
 
 import exchange_calendars as xc
 
@@ -312,6 +313,21 @@ def get_calendar(
         built_from=built_from,
         earlier=build,
     )
+
+
+@cache
+def exchange_timezone(exchange: str) -> ZoneInfo:
+    """The exchange's own time zone (UTC for "24/7"), without building its calendar;
+    UnknownExchangeError for an unknown name."""
+    try:
+        canonical = xc.resolve_alias(exchange)
+    except xc.errors.InvalidCalendarName:
+        raise UnknownExchangeError(exchange, sorted(known_exchanges())) from None
+    factory = xc.calendar_utils.global_calendar_dispatcher._calendar_factories.get(canonical)
+    if factory is None:
+        raise UnknownExchangeError(exchange, sorted(known_exchanges()))
+    zone = factory.tz
+    return zone if isinstance(zone, ZoneInfo) else ZoneInfo(str(zone))
 
 
 def _clip(factory: type[xc.ExchangeCalendar], start: date, end: date) -> tuple[date, date]:
