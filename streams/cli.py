@@ -1,4 +1,4 @@
-"""The `tickwatch` command: broker, topics, worker, replay, tail and demo."""
+"""The `tickwatch` command: broker, topics, worker, replay, tail, demo, gateway and users."""
 
 from __future__ import annotations
 
@@ -20,6 +20,12 @@ def _topic_arg(text: str) -> TopicSpec:
     if not name or not partitions.isdigit() or int(partitions) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not NAME:PARTITIONS")
     return TopicSpec(name, int(partitions))
+
+
+def _port_arg(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0-65535)")
+    return int(text)
 
 
 def _speed_arg(text: str) -> float:
@@ -91,6 +97,25 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure the pipeline against its own ceilings")
     bench.add_argument("--quick", action="store_true", help="a short run that checks it works")
     bench.add_argument("--json", type=Path, help="also write the figures here as JSON")
+
+    gateway = sub.add_parser(
+        "gateway",
+        help="serve alerts to traders over HTTP: live stream (SSE, WebSocket), history, a page",
+    )
+    gateway.add_argument("--host", help="address to listen on (default TICKWATCH_GATEWAY_HOST)")
+    gateway.add_argument(
+        "--port", type=_port_arg, help="port to listen on (default TICKWATCH_GATEWAY_PORT)"
+    )
+
+    users = sub.add_parser("users", help="the gateway's users and their bearer tokens")
+    actions = users.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, text in (
+        ("add", "add a user; prints its token, once"),
+        ("rotate", "give a user a new token; the old one stops working"),
+        ("revoke", "remove a user, its token and its subscriptions"),
+    ):
+        actions.add_parser(action, help=text).add_argument("name")
+    actions.add_parser("list", help="list the users")
 
     demo = sub.add_parser(
         "demo",
@@ -193,6 +218,18 @@ def _run(args: argparse.Namespace) -> int:
         from streams.tail import tail
 
         tail(settings.kafka_bootstrap, settings.topic_alerts, args.json, args.from_beginning)
+    elif args.command == "gateway":
+        from streams.gateway.serve import run_gateway
+        from streams.redis_ready import DEFAULT_REDIS_URL, check_redis
+
+        bind = {"gateway_host": args.host, "gateway_port": args.port}
+        settings = settings.model_copy(update={k: v for k, v in bind.items() if v is not None})
+        check_redis(settings.redis_url or DEFAULT_REDIS_URL)
+        run_gateway(settings)
+    elif args.command == "users":
+        from streams.gateway.users import run_users
+
+        return run_users(settings, args.action, getattr(args, "name", None))
     elif args.command == "bench":
         from streams.dev.bench import run_bench, table
 

@@ -1,0 +1,122 @@
+"""Alerts out: one blocking read of the stream, each new entry handed to every client.
+
+One `XREAD BLOCK` serves every connected client, so a thousand clients cost Redis one
+reader. Each client has a bounded queue; one that falls behind is flagged and catches
+up from Redis instead (see follow.py), so memory stays bounded and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from redis.exceptions import RedisError
+
+from alerts.delivery.stream import AlertStream, Entry
+
+log = logging.getLogger(__name__)
+
+_BLOCK_MS = 1000
+_READ_COUNT = 500
+_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class Subscriber:
+    """One client's view of the fan-out: new entries, oldest first, until it falls behind."""
+
+    def __init__(self, size: int) -> None:
+        self.queue: asyncio.Queue[Entry] = asyncio.Queue(size)
+        #: Set when an entry did not fit: the queue no longer holds every new entry.
+        self.behind = False
+
+    def offer(self, entry: Entry) -> None:
+        if self.behind:
+            return
+        try:
+            self.queue.put_nowait(entry)
+        except asyncio.QueueFull:
+            # A full queue means the client is not waiting on it (a waiter empties it),
+            # so it sees the flag on its next call; what was queued is in Redis too.
+            self.behind = True
+            self._empty()
+
+    def restart(self) -> None:
+        """Forget what is queued: the caller reads from Redis what came since."""
+        self._empty()
+        self.behind = False
+
+    async def next(self, timeout_s: float) -> Entry | None:
+        """The next new entry; None on timeout or when it fell behind (see `behind`)."""
+        if self.behind:
+            return None
+        try:
+            return await asyncio.wait_for(self.queue.get(), max(timeout_s, 0))
+        except TimeoutError:
+            return None
+
+    def _empty(self) -> None:
+        while not self.queue.empty():
+            self.queue.get_nowait()
+
+
+class Fanout:
+    """The one reader of the stream; `start()` in the app's lifespan, `stop()` at its end."""
+
+    def __init__(self, stream: AlertStream, queue_size: int = 1000) -> None:
+        self._stream = stream
+        self._queue_size = queue_size
+        self._subscribers: set[Subscriber] = set()
+        self._task: asyncio.Task[None] | None = None
+        #: The last Redis trouble, None once it answers again.
+        self.trouble: str | None = None
+
+    @property
+    def clients(self) -> int:
+        return len(self._subscribers)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def subscribe(self) -> Subscriber:
+        subscriber = Subscriber(self._queue_size)
+        self._subscribers.add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.discard(subscriber)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="gateway-fanout")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        last: str | None = None
+        failures = 0
+        while True:
+            try:
+                if last is None:
+                    last = await self._stream.last_position() or "0"
+                entries = await self._stream.wait_after(last, _BLOCK_MS, _READ_COUNT)
+            except (RedisError, OSError) as error:
+                failures += 1
+                self.trouble = f"Redis: {error}"
+                if failures == 1:
+                    log.warning("fan-out: Redis: %s; retrying", error)
+                await asyncio.sleep(_BACKOFF_S[min(failures, len(_BACKOFF_S)) - 1])
+                continue
+            if failures:
+                log.warning("fan-out: Redis answers again")
+                failures, self.trouble = 0, None
+            for entry in entries:
+                # No await in here: a client subscribing now sees all of a read or none.
+                for subscriber in self._subscribers:
+                    subscriber.offer(entry)
+            if entries:
+                last = entries[-1].position

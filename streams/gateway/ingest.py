@@ -1,0 +1,191 @@
+"""Alerts in: every partition of the alerts topic into the gateway's Redis Stream (a thread).
+
+The Kafka position lives in Redis with the alerts it led to: on assignment each partition
+is sought to the offset Redis holds, and each polled batch is appended in one script call
+that skips what it already has. A kill at any instruction neither loses nor doubles an
+alert. Kafka commits follow, only so operators can see the group's lag.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from pydantic import ValidationError
+from redis import Redis
+from redis.exceptions import RedisError
+
+from alerts.delivery.stream import Incoming, SyncAlertStream
+from schemas.alerts import Alert
+from schemas.settings import Settings
+from streams.redis_ready import DEFAULT_REDIS_URL
+
+log = logging.getLogger(__name__)
+
+_POLL_S = 0.5
+_MESSAGES_PER_POLL = 500
+_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """One polled batch: the alerts to append, the offsets to commit, what was not an alert."""
+
+    alerts: list[tuple[Incoming, Alert]]
+    next_offsets: dict[int, int]
+    invalid: int
+
+
+def decode(messages: Sequence[Message]) -> Decoded:
+    """The alerts in a poll; a message that is not a valid Alert is logged and left out."""
+    alerts: list[tuple[Incoming, Alert]] = []
+    next_offsets: dict[int, int] = {}
+    invalid = 0
+    for message in messages:
+        error = message.error()
+        if error is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                log.warning("alerts ingest: Kafka: %s", error)
+            continue
+        partition, offset = message.partition() or 0, message.offset() or 0
+        next_offsets[partition] = offset + 1
+        value = message.value() or b""
+        try:
+            alert = Alert.model_validate_json(value)
+        except ValidationError as rejected:
+            invalid += 1
+            first = rejected.errors()[0]
+            log.warning(
+                "alerts ingest: partition %d offset %d is not an alert (%s: %s); skipped",
+                partition, offset, ".".join(str(p) for p in first["loc"]), first["msg"],
+            )  # fmt: skip
+            continue
+        alerts.append((Incoming(partition, offset, value), alert))
+    return Decoded(alerts, next_offsets, invalid)
+
+
+class AlertIngest:
+    """The consumer thread; `start()`, then `stop()`. Redis or Kafka trouble is logged and
+    retried with back-off, never the end of the thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._redis = Redis.from_url(
+            settings.redis_url or DEFAULT_REDIS_URL, socket_timeout=10, socket_connect_timeout=5
+        )
+        self._stream = SyncAlertStream(
+            self._redis,
+            settings.key_prefix,
+            settings.gateway_stream_max_len,
+            settings.gateway_stream_max_age_s,
+        )
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gateway-alerts", daemon=True)
+        #: What it did, for /healthz: alerts added, duplicates and replays skipped,
+        #: messages that were not alerts.
+        self.added = 0
+        self.duplicates = 0
+        self.old = 0
+        self.invalid = 0
+        #: The last Redis or Kafka trouble, None once things work again.
+        self.trouble: str | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop after the current poll and leave the group, so its partitions move at once."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+        self._redis.close()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def _consumer(self) -> Consumer:
+        s = self._settings
+        consumer = Consumer(
+            {
+                "bootstrap.servers": s.kafka_bootstrap,
+                "group.id": f"{s.app_id}-gateway",
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+                # on_assign seeks to Redis's position; this is only for a partition it misses.
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": int(s.session_timeout_s * 1000),
+                "heartbeat.interval.ms": int(s.heartbeat_interval_s * 1000),
+                "fetch.wait.max.ms": s.fetch_max_wait_ms,
+            }
+        )
+        consumer.subscribe([s.topic_alerts], on_assign=self._on_assign)
+        return consumer
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        positions = self._retrying("reading positions", self._stream.positions)
+        for tp in partitions:
+            tp.offset = (positions or {}).get(tp.partition, OFFSET_BEGINNING)
+        consumer.assign(partitions)
+
+    def _run(self) -> None:
+        consumer: Consumer | None = None
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                if consumer is None:
+                    consumer = self._consumer()
+                messages = consumer.consume(_MESSAGES_PER_POLL, _POLL_S)
+                if messages:
+                    self._take(consumer, decode(messages))
+                failures = 0
+            except Exception as error:  # a bug or a broken client must not end the feed
+                failures += 1
+                self.trouble = f"poll: {error}"
+                log.warning("alerts ingest: poll failed (%s); retrying", error)
+                self._stopping.wait(_backoff(failures))
+        if consumer is not None:
+            consumer.close()
+
+    def _take(self, consumer: Consumer, batch: Decoded) -> None:
+        self.invalid += batch.invalid
+        appended = self._retrying("appending", lambda: self._stream.append(batch.alerts))
+        if appended is None:
+            return  # stopping: the batch is read again next time, and skipped if kept
+        self.added += appended.added
+        self.duplicates += appended.duplicates
+        self.old += appended.old
+        offsets = [
+            TopicPartition(self._settings.topic_alerts, partition, offset)
+            for partition, offset in batch.next_offsets.items()
+        ]
+        consumer.commit(offsets=offsets, asynchronous=True)
+
+    def _retrying(self, what: str, call: Callable[[], T]) -> T | None:
+        """call() until Redis answers; None if the gateway stops first."""
+        failures = 0
+        while True:
+            try:
+                result = call()
+            except (RedisError, OSError) as error:
+                failures += 1
+                self.trouble = f"Redis: {error}"
+                if failures == 1:
+                    log.warning("alerts ingest: Redis %s: %s; retrying", what, error)
+                if self._stopping.wait(_backoff(failures)):
+                    return None
+                continue
+            if failures:
+                log.warning("alerts ingest: Redis answers again")
+            self.trouble = None
+            return result
+
+
+def _backoff(failures: int) -> float:
+    return _BACKOFF_S[min(failures, len(_BACKOFF_S)) - 1]
