@@ -1,0 +1,663 @@
+// The trader's live page: the gateway's history, then its SSE stream, as a blotter and a chart.
+// No framework, no build step, nothing inline (the gateway's CSP is default-src 'self').
+// Data is only ever put on the page with textContent and setAttribute, never as HTML.
+"use strict";
+
+(() => {
+  const TOKEN_KEY = "tickwatch.token";
+  const MUTED_KEY = "tickwatch.muted";
+  const SUBSCRIPTION = "page";
+  const HISTORY = 200;
+  const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000];
+  const STALL_MS = 45000; // three missed heartbeats (15 s): the connection is gone
+  const CHART_EVERY_MS = 2000;
+  const CHART_IDLE_MS = 30000;
+  const SVG = "http://www.w3.org/2000/svg";
+  const KIND_LABEL = {
+    daily_move: "daily move",
+    multi_year_high: "multi-year high",
+    multi_year_low: "multi-year low",
+    record_high: "record high",
+    record_low: "record low",
+    ytd_change: "year to date",
+  };
+
+  const $ = (id) => document.getElementById(id);
+
+  const state = {
+    token: null,
+    alerts: new Map(), // alert_id -> {position, alert}
+    order: [], // alert_ids, newest first
+    lastEventId: null,
+    filters: { instruments: [], kinds: [], stages: [] },
+    selected: null, // {instrument, session}; null: follow the newest alert
+    pinned: false,
+    muted: localStorage.getItem(MUTED_KEY) === "1",
+    audio: null,
+    controller: null,
+    refused: false,
+  };
+
+  class Refused extends Error {}
+
+  // ---- positions: stream ids "ms-seq", compared as numbers
+
+  function positionKey(position) {
+    const [ms, seq] = String(position).split("-");
+    return [Number(ms), Number(seq || 0)];
+  }
+
+  function newer(a, b) {
+    const [am, as] = positionKey(a);
+    const [bm, bs] = positionKey(b);
+    return am !== bm ? am > bm : as > bs;
+  }
+
+  // ---- the token: from #token=..., else localStorage, else the form
+
+  function takeTokenFromUrl() {
+    const hash = new URLSearchParams(location.hash.slice(1));
+    const token = hash.get("token");
+    if (token) {
+      localStorage.setItem(TOKEN_KEY, token);
+      history.replaceState(null, "", location.pathname + location.search);
+    }
+  }
+
+  function showLogin(refused) {
+    state.refused = refused;
+    $("main").hidden = true;
+    $("login").hidden = false;
+    $("refused").hidden = !refused;
+    $("signout").hidden = true;
+    setStatus(refused ? "refused" : "idle", refused ? "token refused" : "no token");
+    $("token").focus();
+  }
+
+  function authorized(extra) {
+    return Object.assign({ Authorization: `Bearer ${state.token}` }, extra || {});
+  }
+
+  async function api(path, options) {
+    const response = await fetch(path, Object.assign({}, options, {
+      headers: authorized(options && options.headers),
+      cache: "no-store",
+    }));
+    if (response.status === 401) throw new Refused();
+    if (!response.ok && response.status !== 404) {
+      throw new Error(`${path}: HTTP ${response.status}`);
+    }
+    return response;
+  }
+
+  function setStatus(name, text) {
+    const badge = $("status");
+    badge.dataset.state = name;
+    badge.textContent = text;
+  }
+
+  // ---- start, load, stream
+
+  async function start() {
+    state.token = localStorage.getItem(TOKEN_KEY);
+    if (!state.token) {
+      showLogin(false);
+      return;
+    }
+    state.refused = false;
+    $("login").hidden = true;
+    $("main").hidden = false;
+    $("signout").hidden = false;
+    setStatus("connecting", "connecting");
+    let attempt = 0;
+    let loaded = false;
+    while (!state.refused) {
+      let connected = false;
+      try {
+        if (!loaded) {
+          await loadAccount();
+          await loadHistory();
+          loaded = true;
+        }
+        await follow(() => { connected = true; attempt = 0; });
+      } catch (error) {
+        if (error instanceof Refused) {
+          localStorage.removeItem(TOKEN_KEY);
+          showLogin(true);
+          return;
+        }
+      }
+      if (state.refused) return;
+      const wait = BACKOFF_MS[Math.min(attempt, BACKOFF_MS.length - 1)];
+      attempt += connected ? 0 : 1;
+      setStatus("reconnecting", `reconnecting in ${Math.round(wait / 1000)} s`);
+      await sleep(wait * (0.8 + Math.random() * 0.4));
+    }
+  }
+
+  async function loadAccount() {
+    const me = await (await api("/v1/me")).json();
+    $("user").textContent = me.user;
+    const subscriptions = await (await api("/v1/subscriptions")).json();
+    const saved = subscriptions.find((s) => s.name === SUBSCRIPTION);
+    if (saved) {
+      state.filters = {
+        instruments: saved.filters.instruments || [],
+        kinds: saved.filters.kinds || [],
+        stages: saved.filters.stages || [],
+      };
+      showFilters();
+    }
+  }
+
+  async function loadHistory() {
+    const page = await (await api(`/v1/alerts?limit=${HISTORY}`)).json();
+    // Oldest first, so that each is placed as if it had just arrived.
+    for (const item of page.items.slice().reverse()) add(item.position, item.alert, false);
+    // Nothing kept yet: from the start, so that nothing published meanwhile is missed.
+    state.lastEventId = page.items.length ? page.items[0].position : "0";
+    render();
+  }
+
+  // The live stream, read with fetch (EventSource cannot send Authorization). Returns
+  // when the stream ends; throws on an error. Resumes after state.lastEventId.
+  async function follow(onOpen) {
+    const controller = new AbortController();
+    state.controller = controller;
+    let stall = null;
+    const watch = () => {
+      clearTimeout(stall);
+      stall = setTimeout(() => controller.abort(), STALL_MS);
+    };
+    const after = encodeURIComponent(state.lastEventId || "0");
+    try {
+      watch();
+      const response = await fetch(`/v1/alerts/stream?after=${after}`, {
+        headers: authorized({
+          Accept: "text/event-stream",
+          "Last-Event-ID": state.lastEventId || "0",
+        }),
+        cache: "no-store",
+        signal: controller.signal,
+      });
+      if (response.status === 401) throw new Refused();
+      if (!response.ok || !response.body) throw new Error(`stream: HTTP ${response.status}`);
+      onOpen();
+      setStatus("live", "live");
+      const parser = sseParser(onEvent);
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        watch();
+        parser(value);
+      }
+    } finally {
+      clearTimeout(stall);
+      controller.abort();
+    }
+  }
+
+  // Server-Sent Events as the HTML standard parses them: fields up to a blank line.
+  function sseParser(dispatch) {
+    let buffer = "";
+    let event = { type: "message", data: [], id: null };
+    return (chunk) => {
+      buffer += chunk;
+      const lines = buffer.split(/\r\n|\r|\n/);
+      buffer = lines.pop(); // an unfinished line waits for the next chunk
+      for (const line of lines) {
+        if (line === "") {
+          if (event.data.length) dispatch(event.type, event.data.join("\n"), event.id);
+          event = { type: "message", data: [], id: null };
+          continue;
+        }
+        if (line.startsWith(":")) continue; // a comment: the heartbeat
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let value = colon < 0 ? "" : line.slice(colon + 1);
+        if (value.startsWith(" ")) value = value.slice(1);
+        if (field === "event") event.type = value;
+        else if (field === "data") event.data.push(value);
+        else if (field === "id" && !value.includes("\0")) event.id = value;
+      }
+    };
+  }
+
+  function onEvent(type, data, id) {
+    if (type === "alert") {
+      const alert = JSON.parse(data);
+      if (id) state.lastEventId = id;
+      if (add(id, alert, true)) {
+        render();
+        announce(alert);
+        if (matches(alert)) {
+          beep(alert);
+          notify(alert);
+        }
+        chartSoon(alert);
+      }
+    } else if (type === "truncated") {
+      const note = $("truncated");
+      note.hidden = false;
+      note.textContent = "Some older alerts were trimmed from the gateway before this page caught up.";
+    }
+  }
+
+  // ---- the alerts, deduplicated by alert_id
+
+  function add(position, alert, live) {
+    if (!alert || !alert.alert_id || state.alerts.has(alert.alert_id)) return false;
+    state.alerts.set(alert.alert_id, { position, alert, live });
+    let i = 0;
+    while (i < state.order.length && newer(state.alerts.get(state.order[i]).position, position)) i++;
+    state.order.splice(i, 0, alert.alert_id);
+    return true;
+  }
+
+  function matches(alert) {
+    const f = state.filters;
+    return (!f.instruments.length || f.instruments.includes(alert.instrument))
+      && (!f.kinds.length || f.kinds.includes(alert.kind))
+      && (!f.stages.length || f.stages.includes(alert.stage));
+  }
+
+  // ---- the blotter
+
+  function render() {
+    const rows = $("rows");
+    const focusedId = document.activeElement && document.activeElement.dataset
+      ? document.activeElement.dataset.alertId : null;
+    const shown = state.order.filter((id) => matches(state.alerts.get(id).alert));
+    const existing = new Map();
+    for (const tr of rows.children) existing.set(tr.dataset.alertId, tr);
+    const fragment = document.createDocumentFragment();
+    for (const id of shown) fragment.appendChild(existing.get(id) || row(state.alerts.get(id).alert));
+    rows.replaceChildren(fragment);
+    $("empty").hidden = shown.length > 0;
+    $("count").textContent = shown.length === state.order.length
+      ? `(${shown.length})` : `(${shown.length} of ${state.order.length})`;
+    updateInstruments();
+    if (!state.pinned) {
+      const newest = shown.length ? state.alerts.get(shown[0]).alert : null;
+      if (newest) select(newest, false);
+    }
+    markSelected();
+    const active = rows.querySelector('tr[tabindex="0"]');
+    if (!active && rows.firstElementChild) rows.firstElementChild.tabIndex = 0;
+    if (focusedId) {
+      const again = rows.querySelector(`tr[data-alert-id="${CSS.escape(focusedId)}"]`);
+      if (again && document.activeElement !== again) again.focus();
+    }
+  }
+
+  function row(alert) {
+    const tr = document.createElement("tr");
+    tr.setAttribute("role", "row"); // kept when a phone's style makes the row a grid
+    tr.dataset.alertId = alert.alert_id;
+    tr.dataset.instrument = alert.instrument;
+    tr.tabIndex = -1;
+    tr.className = alert.change >= 0 ? "up" : "down";
+    const ts = new Date(alert.ts);
+    cell(tr, "time", `${alert.session.slice(5)} ${ts.toLocaleTimeString([], { hour12: false })}`)
+      .title = alert.ts;
+    cell(tr, "instrument", alert.instrument);
+    const move = cell(tr, "move", `${signed(alert.change)}%`);
+    const detail = document.createElement("span");
+    detail.className = "kind";
+    detail.textContent = ` ${KIND_LABEL[alert.kind] || alert.kind}${alert.stage === "close" ? ", at the close" : ""}`;
+    move.appendChild(detail);
+    // No since date: nothing in history was at or beyond it (a record).
+    cell(tr, "opt since", alert.since || "never").title = alert.since
+      ? `the latest earlier session at or beyond this: ${alert.since}` : "none earlier in history";
+    cell(tr, "opt", alert.record ? "★ record" : "");
+    cell(tr, "opt", leaders(alert));
+    cell(tr, "msg", alert.message);
+    tr.addEventListener("click", () => { focusRow(tr); select(alert, true); });
+    return tr;
+  }
+
+  function cell(tr, className, text) {
+    const td = document.createElement("td");
+    td.setAttribute("role", "cell");
+    td.className = className;
+    td.textContent = text;
+    tr.appendChild(td);
+    return td;
+  }
+
+  function signed(value) {
+    return `${value >= 0 ? "+" : "−"}${Math.abs(value).toFixed(2)}`;
+  }
+
+  function leaders(alert) {
+    const index = alert.index;
+    if (!index || !index.contributors) return "";
+    return index.contributors.slice(0, 3)
+      .map((c) => `${c.name || c.symbol} ${signed(c.change_pct)}% (${c.points >= 0 ? "+" : "−"}${Math.abs(c.points).toFixed(0)} pts)`)
+      .join(", ");
+  }
+
+  function updateInstruments() {
+    const list = $("known-instruments");
+    const names = [...new Set([...state.alerts.values()].map((a) => a.alert.instrument))].sort();
+    if (list.childElementCount === names.length) return;
+    list.replaceChildren(...names.map((name) => {
+      const option = document.createElement("option");
+      option.value = name;
+      return option;
+    }));
+  }
+
+  function announce(alert) {
+    $("announce").textContent = `New alert: ${alert.message}`;
+  }
+
+  // ---- keyboard: one focusable row at a time (a roving tabindex)
+
+  function focusRow(tr) {
+    for (const other of $("rows").querySelectorAll('tr[tabindex="0"]')) other.tabIndex = -1;
+    tr.tabIndex = 0;
+    tr.focus();
+  }
+
+  function onRowsKey(event) {
+    const tr = event.target.closest("tr");
+    if (!tr) return;
+    let next = null;
+    switch (event.key) {
+      case "ArrowDown": case "j": next = tr.nextElementSibling; break;
+      case "ArrowUp": case "k": next = tr.previousElementSibling; break;
+      case "Home": next = tr.parentElement.firstElementChild; break;
+      case "End": next = tr.parentElement.lastElementChild; break;
+      case "Enter": case " ":
+        select(state.alerts.get(tr.dataset.alertId).alert, true);
+        event.preventDefault();
+        return;
+      default: return;
+    }
+    event.preventDefault();
+    if (next) focusRow(next);
+  }
+
+  function onKey(event) {
+    const typing = event.target.closest("input, select, textarea");
+    if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === "m") toggleMute();
+  }
+
+  // ---- filters, applied here and saved as the user's subscription "page"
+
+  function showFilters() {
+    $("f-instruments").value = state.filters.instruments.join(", ");
+    $("f-kind").value = state.filters.kinds.length === 1 ? state.filters.kinds[0] : "";
+    $("f-stage").value = state.filters.stages.length === 1 ? state.filters.stages[0] : "";
+  }
+
+  let saveTimer = null;
+
+  function onFiltersChanged() {
+    const instruments = $("f-instruments").value.split(/[\s,]+/).filter(Boolean);
+    const kind = $("f-kind").value;
+    const stage = $("f-stage").value;
+    state.filters = { instruments, kinds: kind ? [kind] : [], stages: stage ? [stage] : [] };
+    state.pinned = false;
+    render();
+    chartSoon(null);
+    clearTimeout(saveTimer);
+    saveTimer = setTimeout(saveFilters, 600);
+  }
+
+  async function saveFilters() {
+    const note = $("filters-saved");
+    try {
+      const response = await api(`/v1/subscriptions/${SUBSCRIPTION}`, {
+        method: "PUT",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(state.filters),
+      });
+      note.textContent = response.ok ? "filters saved" : "filters not saved";
+    } catch (error) {
+      if (error instanceof Refused) showLogin(true);
+      else note.textContent = "filters not saved (the gateway did not answer)";
+    }
+  }
+
+  // ---- sound (WebAudio, no file) and desktop notifications
+
+  function showMute() {
+    const button = $("mute");
+    button.setAttribute("aria-pressed", String(state.muted));
+    button.textContent = state.muted ? "Sound off" : "Sound on";
+  }
+
+  function toggleMute() {
+    state.muted = !state.muted;
+    localStorage.setItem(MUTED_KEY, state.muted ? "1" : "0");
+    showMute();
+  }
+
+  // Browsers start audio only after a gesture: the context is made on the first one.
+  function wakeAudio() {
+    const Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return;
+    if (!state.audio) state.audio = new Context();
+    if (state.audio.state === "suspended") state.audio.resume();
+  }
+
+  function beep(alert) {
+    if (state.muted || !state.audio || state.audio.state !== "running") return;
+    const ctx = state.audio;
+    const oscillator = ctx.createOscillator();
+    const gain = ctx.createGain();
+    oscillator.type = "sine";
+    oscillator.frequency.value = alert.change >= 0 ? 880 : 440;
+    gain.gain.setValueAtTime(0.0001, ctx.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.2, ctx.currentTime + 0.01);
+    gain.gain.exponentialRampToValueAtTime(0.0001, ctx.currentTime + 0.25);
+    oscillator.connect(gain).connect(ctx.destination);
+    oscillator.start();
+    oscillator.stop(ctx.currentTime + 0.3);
+  }
+
+  function showNotify() {
+    const button = $("notify");
+    if (!("Notification" in window)) {
+      button.hidden = true;
+      return;
+    }
+    const granted = Notification.permission === "granted";
+    button.disabled = granted || Notification.permission === "denied";
+    button.textContent = granted ? "Notifications on"
+      : Notification.permission === "denied" ? "Notifications blocked" : "Notify me";
+  }
+
+  function notify(alert) {
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    try {
+      const note = new Notification(`${alert.instrument} ${signed(alert.change)}%`, {
+        body: alert.message,
+        tag: alert.alert_id, // the same alert never twice
+      });
+      note.onclick = () => { window.focus(); select(alert, true); };
+    } catch (error) {
+      // Some browsers (Android Chrome) only notify from a service worker: the row is enough.
+    }
+  }
+
+  // ---- the chart: the selected instrument's minute closes, its alerts as dots
+
+  function select(alert, byUser) {
+    if (byUser) state.pinned = true;
+    const same = state.selected && state.selected.instrument === alert.instrument
+      && state.selected.session === alert.session;
+    state.selected = { instrument: alert.instrument, session: alert.session };
+    markSelected();
+    if (!same) chartNow();
+  }
+
+  function markSelected() {
+    for (const tr of $("rows").children) {
+      const alert = state.alerts.get(tr.dataset.alertId).alert;
+      const on = !!state.selected && alert.instrument === state.selected.instrument
+        && alert.session === state.selected.session;
+      tr.classList.toggle("selected", on);
+      if (on) tr.setAttribute("aria-current", "true");
+      else tr.removeAttribute("aria-current");
+    }
+  }
+
+  let chartTimer = null;
+  let chartAt = 0;
+  let chartBusy = false;
+
+  function chartSoon(alert) {
+    if (alert && state.selected && alert.instrument !== state.selected.instrument) return;
+    if (chartTimer) return;
+    const wait = Math.max(0, chartAt + CHART_EVERY_MS - Date.now());
+    chartTimer = setTimeout(() => { chartTimer = null; chartNow(); }, wait);
+  }
+
+  async function chartNow() {
+    if (!state.selected || chartBusy) {
+      if (chartBusy) chartSoon(null);
+      return;
+    }
+    chartBusy = true;
+    chartAt = Date.now();
+    const { instrument, session } = state.selected;
+    try {
+      const url = `/v1/bars/${encodeURIComponent(instrument)}?session=${encodeURIComponent(session)}`;
+      const response = await api(url);
+      const now = state.selected;
+      if (!now || now.instrument !== instrument || now.session !== session) return;
+      if (response.status === 404) {
+        drawChart(instrument, session, null);
+      } else {
+        drawChart(instrument, session, await response.json());
+      }
+    } catch (error) {
+      if (error instanceof Refused) showLogin(true);
+      else $("chart-note").textContent = "The chart could not be loaded; it will try again.";
+    } finally {
+      chartBusy = false;
+    }
+  }
+
+  function minuteOf(minute) {
+    const [h, m] = minute.split(":").map(Number);
+    return h * 60 + m;
+  }
+
+  function localMinute(iso, timeZone) {
+    const parts = new Intl.DateTimeFormat("en-GB", {
+      timeZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    }).formatToParts(new Date(iso));
+    const get = (type) => parts.find((p) => p.type === type).value;
+    return `${get("hour")}:${get("minute")}`;
+  }
+
+  function drawChart(instrument, session, bars) {
+    const box = $("chart");
+    $("chart-title").textContent = `${instrument} · ${session}${bars ? ` (${bars.timezone})` : ""}`;
+    if (!bars || !bars.bars.length) {
+      box.replaceChildren();
+      $("chart-note").textContent = `No minute bars for ${instrument} in this session yet.`;
+      return;
+    }
+    const W = 600, H = 220, PAD = { left: 56, right: 12, top: 12, bottom: 24 };
+    const first = minuteOf(bars.bars[0].minute);
+    const t = (minute) => (minuteOf(minute) - first + 1440) % 1440;
+    const span = Math.max(1, t(bars.bars[bars.bars.length - 1].minute));
+    const marks = state.order.map((id) => state.alerts.get(id).alert)
+      .filter((a) => a.instrument === instrument && a.session === session && matches(a));
+    let low = Math.min(...bars.bars.map((b) => b.low), ...marks.map((a) => a.price));
+    let high = Math.max(...bars.bars.map((b) => b.high), ...marks.map((a) => a.price));
+    if (high === low) { high += 1; low -= 1; }
+    const x = (m) => PAD.left + (Math.min(Math.max(m, 0), span) / span) * (W - PAD.left - PAD.right);
+    const y = (p) => PAD.top + (high - p) / (high - low) * (H - PAD.top - PAD.bottom);
+
+    const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", class: "chart-svg" });
+    const label = el("title", {});
+    label.textContent = `${instrument} minute closes, ${session}, with ${marks.length} alert(s)`;
+    svg.appendChild(label);
+    svg.appendChild(el("line", { x1: PAD.left, x2: W - PAD.right, y1: H - PAD.bottom, y2: H - PAD.bottom, class: "axis" }));
+    for (const [value, anchor] of [[high, PAD.top + 4], [low, H - PAD.bottom]]) {
+      const text = el("text", { x: PAD.left - 6, y: anchor, class: "tick", "text-anchor": "end" });
+      text.textContent = value.toLocaleString(undefined, { maximumFractionDigits: 2 });
+      svg.appendChild(text);
+    }
+    for (const [minute, anchor] of [[bars.bars[0].minute, "start"], [bars.bars[bars.bars.length - 1].minute, "end"]]) {
+      const text = el("text", { x: x(t(minute)), y: H - 6, class: "tick", "text-anchor": anchor });
+      text.textContent = minute;
+      svg.appendChild(text);
+    }
+    const points = bars.bars.map((b) => `${x(t(b.minute)).toFixed(1)},${y(b.close).toFixed(1)}`);
+    svg.appendChild(el("polyline", { points: points.join(" "), class: "level" }));
+    for (const alert of marks) {
+      const m = t(localMinute(alert.ts, bars.timezone));
+      const dot = el("circle", {
+        cx: x(m).toFixed(1), cy: y(alert.price).toFixed(1), r: 6,
+        class: `marker ${alert.change >= 0 ? "up" : "down"}`,
+        "data-alert-id": alert.alert_id,
+      });
+      const tip = el("title", {});
+      tip.textContent = alert.message;
+      dot.appendChild(tip);
+      svg.appendChild(dot);
+    }
+    box.replaceChildren(svg);
+    $("chart-note").textContent = `${bars.bars.length} minutes, ${marks.length} alert(s) marked.`;
+  }
+
+  function el(name, attributes) {
+    const node = document.createElementNS(SVG, name);
+    for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, String(value));
+    return node;
+  }
+
+  function sleep(ms) {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  // ---- wiring
+
+  function init() {
+    takeTokenFromUrl();
+    showMute();
+    showNotify();
+    $("token-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const token = $("token").value.trim();
+      if (!token) return;
+      localStorage.setItem(TOKEN_KEY, token);
+      $("token").value = "";
+      start();
+    });
+    $("signout").addEventListener("click", () => {
+      localStorage.removeItem(TOKEN_KEY);
+      state.refused = true; // ends the reconnect loop
+      if (state.controller) state.controller.abort();
+      location.reload();
+    });
+    $("mute").addEventListener("click", toggleMute);
+    $("notify").addEventListener("click", async () => {
+      if ("Notification" in window) await Notification.requestPermission();
+      showNotify();
+    });
+    $("filters").addEventListener("submit", (event) => {
+      event.preventDefault();
+      onFiltersChanged();
+    });
+    $("filters").addEventListener("change", onFiltersChanged);
+    $("rows").addEventListener("keydown", onRowsKey);
+    document.addEventListener("keydown", onKey);
+    for (const type of ["pointerdown", "keydown"]) {
+      document.addEventListener(type, wakeAudio, { capture: true });
+    }
+    setInterval(() => { if (!document.hidden) chartSoon(null); }, CHART_IDLE_MS);
+    start();
+  }
+
+  init();
+})();
