@@ -397,3 +397,28 @@ def test_the_page_resumes_after_the_gateway_is_killed(
     assert len(streams) >= 2
     assert {headers.get("last-event-id") for headers in streams[1:]} == {newest}
     context.close()
+
+
+def test_the_charts_bars_over_http(gateway: Gateway) -> None:
+    headers = {"Authorization": f"Bearer {gateway.token}"}
+    bars = httpx.get(f"{gateway.url}/v1/bars/HSTECH", headers=headers, timeout=5)
+    assert bars.status_code == 200, bars.text
+    body = bars.json()
+    assert (body["instrument"], body["session"], body["timezone"]) == (
+        "HSTECH", "2025-09-18", "UTC"
+    )  # fmt: skip
+    assert [(b["minute"], b["close"]) for b in body["bars"]] == [
+        (f"02:{m:02d}", 100.0 + m) for m in range(12)
+    ]
+    same = httpx.get(f"{gateway.url}/v1/bars/HSTECH?session=2025-09-18", headers=headers, timeout=5)
+    assert same.json() == body
+    for path, status in (
+        ("/v1/bars/HSTECH?session=2025-09-19", 404),
+        ("/v1/bars/BIDU", 404),
+        ("/v1/bars/HSTECH?session=yesterday", 422),
+        ("/v1/bars/HS%20TECH", 422),
+    ):
+        answer = httpx.get(f"{gateway.url}{path}", headers=headers, timeout=5)
+        assert answer.status_code == status, (path, answer.text)
+    missing = httpx.get(f"{gateway.url}/v1/bars/BIDU", headers=headers, timeout=5)
+    assert missing.json() == {"detail": "no bars for BIDU"}

@@ -8,6 +8,7 @@
   const MUTED_KEY = "tickwatch.muted";
   const SUBSCRIPTION = "page";
   const HISTORY = 200;
+  const MAX_ROWS = 2000; // a long day's alerts; older ones leave the page (not the gateway)
   const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000];
   const STALL_MS = 45000; // three missed heartbeats (15 s): the connection is gone
   const CHART_EVERY_MS = 2000;
@@ -26,8 +27,9 @@
 
   const state = {
     token: null,
-    alerts: new Map(), // alert_id -> {position, alert}
+    alerts: new Map(), // alert_id -> {position, alert}, for the rows shown
     order: [], // alert_ids, newest first
+    seen: new Set(), // every alert_id this page was given: none is shown twice
     lastEventId: null,
     filters: { instruments: [], kinds: [], stages: [] },
     selected: null, // {instrument, session}; null: follow the newest alert
@@ -153,7 +155,7 @@
   async function loadHistory() {
     const page = await (await api(`/v1/alerts?limit=${HISTORY}`)).json();
     // Oldest first, so that each is placed as if it had just arrived.
-    for (const item of page.items.slice().reverse()) add(item.position, item.alert, false);
+    for (const item of page.items.slice().reverse()) add(item.position, item.alert);
     // Nothing kept yet: from the start, so that nothing published meanwhile is missed.
     state.lastEventId = page.items.length ? page.items[0].position : "0";
     render();
@@ -228,7 +230,7 @@
     if (type === "alert") {
       const alert = JSON.parse(data);
       if (id) state.lastEventId = id;
-      if (add(id, alert, true)) {
+      if (add(id, alert)) {
         render();
         announce(alert);
         if (matches(alert)) {
@@ -246,12 +248,14 @@
 
   // ---- the alerts, deduplicated by alert_id
 
-  function add(position, alert, live) {
-    if (!alert || !alert.alert_id || state.alerts.has(alert.alert_id)) return false;
-    state.alerts.set(alert.alert_id, { position, alert, live });
+  function add(position, alert) {
+    if (!alert || !alert.alert_id || state.seen.has(alert.alert_id)) return false;
+    state.seen.add(alert.alert_id);
+    state.alerts.set(alert.alert_id, { position, alert });
     let i = 0;
     while (i < state.order.length && newer(state.alerts.get(state.order[i]).position, position)) i++;
     state.order.splice(i, 0, alert.alert_id);
+    while (state.order.length > MAX_ROWS) state.alerts.delete(state.order.pop());
     return true;
   }
 
