@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from redis import Redis
 
 from alerts.delivery.kafka import BULK_FEED, producer_for
 from schemas.alerts import Alert, alert_id
@@ -204,6 +205,11 @@ def gateway(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         if process is not None:
             stop_child(process)
         broker.stop()
+        redis = Redis.from_url(redis_url)
+        keys = list(redis.scan_iter(match=f"{base.key_prefix}:*", count=1000))
+        if keys:
+            redis.delete(*keys)
+        redis.close()
 
 
 @pytest.fixture(scope="module")
