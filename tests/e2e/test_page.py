@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright import sync_api
 from redis import Redis
 
 from alerts.delivery.kafka import BULK_FEED, producer_for
@@ -34,16 +35,12 @@ from streams.dev.broker import BrokerProcess, spawn_broker
 from streams.dev.children import spawn, stop_child
 from streams.topics import topic_specs
 
-sync_api = pytest.importorskip("playwright.sync_api")
-
 CHROMIUM = "/usr/bin/chromium"
 SESSION = date(2025, 9, 18)
 START = datetime(2025, 9, 18, 2, 0, tzinfo=UTC)
 ARTIFACTS = Path(
     os.environ.get("TICKWATCH_SCREENSHOT_DIR") or Path(__file__).parents[1] / "artifacts"
 )
-
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
 
 
 @dataclass
@@ -163,7 +160,7 @@ def history_ids(gateway: Gateway) -> list[str]:
     return [item["alert"]["alert_id"] for item in history(gateway)]
 
 
-def wait_for(condition, what: str, timeout_s: float = 30) -> None:  # type: ignore[no-untyped-def]
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
