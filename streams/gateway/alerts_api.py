@@ -90,7 +90,9 @@ async def alert_stream(
 ) -> EventSourceResponse:
     """The live stream of alerts (Server-Sent Events)."""
     try:
-        asked = position_from("Last-Event-ID", last_event_id) or position_from("after", after)
+        # An empty Last-Event-ID is a client that has seen no event yet.
+        header = position_from("Last-Event-ID", last_event_id or None)
+        asked = header or position_from("after", after)
     except QueryError as error:
         raise HTTPException(422, detail=str(error)) from None
     state = request.app.state

@@ -26,7 +26,8 @@ class Subscriber:
     """One client's view of the fan-out: new entries, oldest first, until it falls behind."""
 
     def __init__(self, size: int) -> None:
-        self.queue: asyncio.Queue[Entry] = asyncio.Queue(size)
+        # None in the queue: a wake-up for a client waiting on it when it fell behind.
+        self.queue: asyncio.Queue[Entry | None] = asyncio.Queue(size)
         #: Set when an entry did not fit: the queue no longer holds every new entry.
         self.behind = False
 
@@ -36,10 +37,10 @@ class Subscriber:
         try:
             self.queue.put_nowait(entry)
         except asyncio.QueueFull:
-            # A full queue means the client is not waiting on it (a waiter empties it),
-            # so it sees the flag on its next call; what was queued is in Redis too.
+            # What was queued is in Redis too: drop it, so memory stays bounded.
             self.behind = True
             self._empty()
+            self.queue.put_nowait(None)
 
     def restart(self) -> None:
         """Forget what is queued: the caller reads from Redis what came since."""
@@ -50,6 +51,8 @@ class Subscriber:
         """The next new entry; None on timeout or when it fell behind (see `behind`)."""
         if self.behind:
             return None
+        if not self.queue.empty():  # in a burst, skip wait_for's task and timer
+            return self.queue.get_nowait()
         try:
             return await asyncio.wait_for(self.queue.get(), max(timeout_s, 0))
         except TimeoutError:

@@ -304,3 +304,19 @@ async def test_the_api_description_names_the_alert_schema(client: httpx.AsyncCli
     data = stream["responses"]["200"]["content"]["text/event-stream"]["itemSchema"]
     assert data["properties"]["data"]["contentSchema"] == {"$ref": "#/components/schemas/Alert"}
     assert "alert_id" in spec["components"]["schemas"]["Alert"]["properties"]
+
+
+async def test_clients_that_hang_up_are_forgotten(client: httpx.AsyncClient) -> None:
+    async def clients() -> int:
+        return int((await client.get("/healthz")).json()["fanout"]["clients"])
+
+    async with client.stream("GET", STREAM) as response:
+        assert response.status_code == 200
+        lines = response.aiter_lines()  # kept: a closed iterator closes the response
+        async with asyncio.timeout(5):
+            while not (await anext(lines)).startswith(":"):
+                pass  # until a heartbeat: the client follows the fan-out
+        assert await clients() == 1
+    async with asyncio.timeout(5):
+        while await clients() != 0:
+            await asyncio.sleep(0.05)
