@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 import tempfile
 import time
 import uuid
@@ -37,6 +38,7 @@ class Gateway:
     settings: Settings
     process: Popen[bytes]
     log: Path
+    verify: ssl.SSLContext | bool = True
 
     def ws_url(self, path: str) -> str:
         return self.url.replace("http", "ws", 1) + path
@@ -59,16 +61,19 @@ def gateway_settings(redis_url: str, **overrides: Any) -> Settings:
 
 
 @contextmanager
-def running_gateway(settings: Settings, timeout_s: float = 30.0) -> Iterator[Gateway]:
+def running_gateway(
+    settings: Settings, timeout_s: float = 30.0, verify: ssl.SSLContext | bool = True
+) -> Iterator[Gateway]:
     """An embedded broker and a gateway on it, up and healthy; both stopped, and the
-    prefix's keys deleted, afterwards."""
+    prefix's keys deleted, afterwards. `verify`: how to trust its certificate (HTTPS)."""
     broker = spawn_broker(topic_specs(settings))
     settings = settings.model_copy(update={"kafka_bootstrap": broker.bootstrap})
     log = Path(tempfile.mkdtemp(prefix="tickwatch-gateway-")) / "gateway.log"
     try:
         with log.open("wb") as out:
             process = spawn_tickwatch(["gateway"], settings, out)
-        gateway = Gateway(_wait_serving(process, log, timeout_s), settings, process, log)
+        url = _wait_serving(process, log, timeout_s)
+        gateway = Gateway(url, settings, process, log, verify)
         _wait_healthy(gateway, timeout_s)
         yield gateway
     finally:
@@ -94,7 +99,8 @@ def _wait_healthy(gateway: Gateway, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            if httpx.get(gateway.url + "/healthz", timeout=2).status_code == 200:
+            health = httpx.get(gateway.url + "/healthz", timeout=2, verify=gateway.verify)
+            if health.status_code == 200:
                 return
         except httpx.HTTPError:
             pass
