@@ -128,7 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--indices", type=Path, help="indices YAML")
     demo.add_argument("--history", type=Path, help="daily history CSV to seed first")
     demo.add_argument("--alerts-out", type=Path, help="also write alerts here as JSON lines")
-    demo.add_argument("--keep-running", action="store_true", help="keep running after replay")
+    demo.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="keep the worker and the live page running after the replay, until Ctrl-C",
+    )
+    demo.add_argument(
+        "--no-gateway", action="store_true", help="do not start the gateway (no live page)"
+    )
     _skip_bad_lines_option(demo)
     return parser
 
@@ -262,6 +269,7 @@ def _run(args: argparse.Namespace) -> int:
             alerts_out=args.alerts_out,
             keep_running=args.keep_running,
             skip_bad_lines=args.skip_bad_lines,
+            gateway=not args.no_gateway,
         )
         outcome = run_demo(settings, options).outcome
         if outcome.lost:

@@ -1,4 +1,4 @@
-"""The demo: embedded broker and Redis, a real worker, a replayed tick file, its alerts."""
+"""The demo: embedded broker and Redis, a worker and a gateway, a replayed tick file, its alerts."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from schemas.alerts import Alert
 from schemas.errors import TickwatchError
 from schemas.settings import Settings
 from streams.dev.broker import spawn_broker
+from streams.dev.gateways import RunningGateway, add_user, port_for, running_gateway
 from streams.dev.redis_server import embedded_redis
 from streams.dev.workers import Settling, backlog, running_workers, worker_counts
 from streams.market_files import load_market
@@ -37,6 +38,7 @@ class DemoOptions:
     alerts_out: Path | None = None
     keep_running: bool = False
     skip_bad_lines: bool = False
+    gateway: bool = True  # serve the live page too
     timeout_s: float = 180.0  # without progress: the clock restarts while ticks are applied
 
 
@@ -131,8 +133,13 @@ def run_demo(
         if options.history is not None:
             report = run_seed(redis_url, prefix, market, options.history)
             emit(f"demo: seeded {report.applied} daily closes of {report.instruments} instruments")
-        log_path = Path(tempfile.mkdtemp(prefix="tickwatch-demo-")) / "worker.log"
+        logs = Path(tempfile.mkdtemp(prefix="tickwatch-demo-"))
+        log_path = logs / "worker.log"
         (worker,) = stack.enter_context(running_workers(settings, 1, log_path))
+        gateway = None
+        if options.gateway:
+            # Started while the worker starts: its wait costs the replay little.
+            gateway = stack.enter_context(_page(settings, logs / "gateway.log", options, emit))
         reader = AlertReader(settings.kafka_bootstrap, settings.topic_alerts, True)
         stack.callback(reader.close)
         emit(f"demo: replaying {len(ticks)} ticks from {options.ticks}; worker log {log_path}")
@@ -145,8 +152,28 @@ def run_demo(
         for line in outcome.lines():
             emit(f"demo: {line}")
         while options.keep_running and worker.poll() is None:
+            if gateway is not None and gateway.process.poll() is not None:
+                raise DemoError(
+                    f"the gateway exited with code {gateway.process.returncode}; see {gateway.log}"
+                )
             alerts += _show(reader, options, emit)
         return DemoResult(alerts, outcome)
+
+
+@contextmanager
+def _page(
+    settings: Settings, log_path: Path, options: DemoOptions, emit: Callable[[str], None]
+) -> Iterator[RunningGateway]:
+    """The gateway serving the live page to a user `demo`, whose token is in the URL."""
+    assert settings.redis_url is not None
+    # The demo's own key prefix keeps this user apart from any in a shared Redis.
+    token = add_user(settings.redis_url, settings.key_prefix, "demo")
+    settings = settings.model_copy(update={"gateway_port": port_for(settings)})
+    with running_gateway(settings, log_path) as gateway:
+        emit(f"demo: live page {gateway.url}/#token={token}")
+        if not options.keep_running:
+            emit("demo: the page stops with the demo; --keep-running keeps it up")
+        yield gateway
 
 
 def _collect(

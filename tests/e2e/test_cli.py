@@ -26,8 +26,13 @@ def run(args: list[str], env: dict[str, str] | None = None, timeout: float = 240
 
 def test_demo_tells_the_hang_seng_tech_rally(tmp_path: Path, redis_url: str) -> None:
     out = tmp_path / "alerts.jsonl"
-    done = run(["demo", "--alerts-out", str(out)], {"TICKWATCH_REDIS_URL": redis_url})
+    env = {"TICKWATCH_REDIS_URL": redis_url, "TICKWATCH_GATEWAY_PORT": "0"}
+    done = run(["demo", "--alerts-out", str(out)], env)
     assert done.returncode == 0, done.stderr[-3000:]
+    # The page, served while the demo runs, and stopped with it.
+    assert re.search(r"^demo: live page http://127\.0\.0\.1:\d+/#token=tw_\S+\n"
+                     r"demo: the page stops with the demo; --keep-running keeps it up$",
+                     done.stdout, re.M), done.stdout[:2000]  # fmt: skip
     alerts = [orjson.loads(line) for line in out.read_text().splitlines()]
     index = {(a["rule"], a["stage"]): a for a in alerts if a["instrument"] == "HSTECH"}
     gain = index[("daily_gain", "intraday")]
@@ -57,10 +62,8 @@ def test_demo_plays_a_file_of_the_users(tmp_path: Path, redis_url: str) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - {name: gain, kind: daily_move, rungs: [4]}\n")
     out = tmp_path / "alerts.jsonl"
-    done = run(
-        ["demo", "--ticks", str(ticks), "--rules", str(rules), "--alerts-out", str(out)],
-        {"TICKWATCH_REDIS_URL": redis_url},
-    )
+    args = ["demo", "--no-gateway", "--ticks", str(ticks), "--rules", str(rules)]
+    done = run([*args, "--alerts-out", str(out)], {"TICKWATCH_REDIS_URL": redis_url})
     assert done.returncode == 0, done.stderr[-3000:]
     alerts = [orjson.loads(line) for line in out.read_text().splitlines()]
     assert [(a["instrument"], a["session"], a["price"]) for a in alerts] == [
@@ -121,7 +124,7 @@ def test_demo_runs_a_users_instruments_rules_and_history(tmp_path: Path, redis_u
         "2025-09-18T15:59:00+08:00,HSTECH,155\n"
     )
     out = tmp_path / "alerts.jsonl"
-    args = ["demo", "--ticks", str(ticks), "--alerts-out", str(out)]
+    args = ["demo", "--no-gateway", "--ticks", str(ticks), "--alerts-out", str(out)]
     args += ["--instruments", str(instruments), "--rules", str(rules), "--history", str(history)]
     done = run(args, {"TICKWATCH_REDIS_URL": redis_url})
     assert done.returncode == 0, done.stderr[-3000:]
@@ -209,7 +212,7 @@ def test_demo_replays_a_messy_capture_when_told_to_skip_bad_lines(
     assert stopped.stderr.count("\n") == 1, stopped.stderr
     assert stopped.stderr.startswith(f"tickwatch replay: error: {ticks}:4: price")
 
-    done = run(["demo", "--ticks", str(ticks), "--skip-bad-lines"],
+    done = run(["demo", "--no-gateway", "--ticks", str(ticks), "--skip-bad-lines"],
                {"TICKWATCH_REDIS_URL": redis_url})  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert re.findall(r"capture\.csv:(\d+): skipped: ", done.stdout) == ["4", "7", "8"]

@@ -56,7 +56,7 @@ def test_a_replay_beyond_the_brokers_log_applies_every_tick(tmp_path: Path, redi
     # Keys and values alone go beyond the broker's log (about 5 MB a partition).
     assert TICKS * (len(sample) + len("S0001")) > 6_000_000 * int(PARTITIONS)
     done = run(
-        ["demo", "--ticks", str(ticks), "--alerts-out", str(out)],
+        ["demo", "--no-gateway", "--ticks", str(ticks), "--alerts-out", str(out)],
         {"TICKWATCH_REDIS_URL": redis_url, "TICKWATCH_TICKS_PARTITIONS": PARTITIONS},
         timeout=1800 if FULL else 600,
     )

@@ -1,9 +1,11 @@
-"""Stopping `tickwatch demo` leaves no process behind: SIGTERM as Ctrl-C, and SIGKILL."""
+"""Stopping `tickwatch demo` leaves no process behind: SIGTERM as Ctrl-C, and SIGKILL.
+Until then, with --keep-running, its live page answers the token it printed."""
 
 from __future__ import annotations
 
 import os
 import queue
+import re
 import signal
 import subprocess
 import threading
@@ -13,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+import httpx
 import pytest
 
 from tests.e2e.test_cli import TICKWATCH
@@ -23,6 +26,10 @@ TICKS = (
     "2025-01-03T15:00:00-05:00,ACME,9\n"
     "2025-01-06T10:00:00-05:00,ACME,9.5\n"
 )
+
+
+#: The page's URL, with the demo user's token in its fragment.
+PAGE_LINE = re.compile(r"demo: live page (http://127\.0\.0\.1:\d+)/#token=(tw_[\w-]+)")
 
 
 def stat_of(pid: int) -> tuple[str, str] | None:
@@ -67,13 +74,16 @@ def command_of(pid: int) -> str:
 
 
 @contextmanager
-def running_demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[int, str]]]:
+def running_demo(
+    tmp_path: Path,
+) -> Iterator[tuple[subprocess.Popen[str], dict[int, str], list[str]]]:
     """`tickwatch demo --keep-running` on a small file with an embedded Redis, past its
-    summary line; yields it and its worker, broker and redis-server. Whatever survives
-    the test is killed afterwards, by pid."""
+    summary line; yields it, its worker, gateway, broker and redis-server, and the lines
+    it printed. Whatever survives the test is killed afterwards, by pid."""
     ticks = tmp_path / "ticks.csv"
     ticks.write_text(TICKS)
     env = {k: v for k, v in os.environ.items() if k != "TICKWATCH_REDIS_URL"}
+    env["TICKWATCH_GATEWAY_PORT"] = "0"  # any free port: tests may run side by side
     with (tmp_path / "demo.err").open("w") as err:
         demo = subprocess.Popen(
             [*TICKWATCH, "demo", "--ticks", str(ticks), "--keep-running"],
@@ -87,16 +97,18 @@ def running_demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[i
         lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=_read_into, args=(demo.stdout, lines), daemon=True).start()
         deadline = time.monotonic() + 120
-        while "demo: alerts:" not in _next_line(lines):  # the summary's last line
+        printed = [_next_line(lines)]
+        while "demo: alerts:" not in printed[-1]:  # the summary's last line
             if demo.poll() is not None or time.monotonic() > deadline:
                 err = (tmp_path / "demo.err").read_text()[-3000:]
                 pytest.fail(f"the demo printed no summary (exit {demo.returncode}):\n{err}")
+            printed.append(_next_line(lines))
         children = descendants(demo.pid)
         commands = [command_of(pid) for pid in children]
-        assert any("redis-server" in c for c in commands), commands
-        assert any("streams.cli worker" in c for c in commands), commands
-        assert any("streams.cli broker" in c for c in commands), commands
-        yield demo, children
+        for child in ("redis-server", "streams.cli worker", "streams.cli gateway",
+                      "streams.cli broker"):  # fmt: skip
+            assert any(child in c for c in commands), (child, commands)
+        yield demo, children, [line for line in printed if line]
     finally:
         demo.kill()
         demo.wait()
@@ -127,8 +139,21 @@ def survivors(children: dict[int, str], within_s: float) -> list[str]:
 
 
 @pytest.mark.slow
-def test_sigterm_stops_the_demo_and_all_its_children(tmp_path: Path) -> None:
-    with running_demo(tmp_path) as (demo, children):
+def test_the_demos_page_answers_its_token_until_sigterm_stops_every_child(
+    tmp_path: Path,
+) -> None:
+    # One demo for both checks: each costs a worker's start-up.
+    with running_demo(tmp_path) as (demo, children, printed):
+        pages = [m for line in printed if (m := PAGE_LINE.fullmatch(line.rstrip("\n")))]
+        assert len(pages) == 1, printed
+        url, token = pages[0].groups()
+        # No hint to keep it running: it is.
+        assert not [line for line in printed if "--keep-running keeps it up" in line]
+        assert httpx.get(url + "/", timeout=5).status_code == 200  # the page itself
+        me = httpx.get(f"{url}/v1/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        assert me.status_code == 200 and me.json() == {"user": "demo"}, me.text
+        wrong = httpx.get(f"{url}/v1/me", headers={"Authorization": f"Bearer {token}x"}, timeout=5)
+        assert wrong.status_code == 401
         demo.send_signal(signal.SIGTERM)
         code = demo.wait(timeout=30)
         # The demo waits for each child it stops: none is left once it has exited.
@@ -138,7 +163,7 @@ def test_sigterm_stops_the_demo_and_all_its_children(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_children_die_with_a_demo_killed_by_sigkill(tmp_path: Path) -> None:
-    with running_demo(tmp_path) as (demo, children):
+    with running_demo(tmp_path) as (demo, children, _):
         demo.kill()
         demo.wait(timeout=10)
         assert survivors(children, 10) == []
