@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -26,6 +27,8 @@ from streams.gateway.fanout import Fanout
 from streams.gateway.guards import QueryLimit, SecurityHeaders
 from streams.gateway.ingest import AlertIngest
 from streams.redis_ready import DEFAULT_REDIS_URL
+
+log = logging.getLogger(__name__)
 
 PAGE = Path(__file__).parent / "page"
 
@@ -53,6 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(alerts_routes())
     app.include_router(account_routes())
     app.include_router(bars_routes())
+    app.add_exception_handler(RedisError, _storage_unavailable)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     app.add_api_route("/", page, methods=["GET"], include_in_schema=False)
     app.mount("/page", StaticFiles(directory=PAGE, check_dir=False), name="page")
@@ -138,6 +142,12 @@ async def healthz(request: Request) -> dict[str, Any]:
         "fanout": {"running": fanout.running, "clients": fanout.clients},
         "bars": {"running": state.bars.running},
     }
+
+
+async def _storage_unavailable(request: Request, error: Exception) -> JSONResponse:
+    # Redis down is the gateway's trouble, said in one line, not a 500 with a traceback.
+    log.warning("%s %s: Redis: %s", request.method, request.url.path, error)
+    return JSONResponse({"detail": "the gateway's storage is unavailable"}, status_code=503)
 
 
 async def page() -> FileResponse:

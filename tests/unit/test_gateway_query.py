@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
+from alerts.delivery.access import Subscriptions
+from alerts.delivery.stream import AlertStream
 from schemas.gateway import Filters
 from schemas.settings import Settings
 from streams.gateway.app import create_app
@@ -79,3 +82,22 @@ async def test_cors_only_for_the_origins_set() -> None:
         )
     assert allowed.headers["access-control-allow-origin"] == "https://desk.example"
     assert "access-control-allow-origin" not in other.headers
+
+
+class _Alice:
+    async def who(self, token: str) -> str:
+        return "alice"
+
+
+async def test_redis_down_is_a_503_in_one_line() -> None:
+    app = create_app(Settings())
+    unreachable = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
+    app.state.users = _Alice()
+    app.state.stream = AlertStream(unreachable, "tw", 100, 60)
+    app.state.subscriptions = Subscriptions(unreachable, "tw")
+    transport = httpx.ASGITransport(app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        response = await client.get("/v1/alerts", headers={"Authorization": "Bearer tw_x"})
+    await unreachable.aclose()
+    assert response.status_code == 503
+    assert response.json() == {"detail": "the gateway's storage is unavailable"}
