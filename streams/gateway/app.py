@@ -137,6 +137,7 @@ async def healthz(request: Request) -> dict[str, Any]:
             "added": ingest.added,
             "duplicates": ingest.duplicates,
             "invalid": ingest.invalid,
+            "lost": ingest.lost,
             "trouble": ingest.trouble,
         },
         "fanout": {"running": fanout.running, "clients": fanout.clients},

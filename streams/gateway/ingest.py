@@ -42,6 +42,23 @@ class Decoded:
     invalid: int
 
 
+def jumps(expected: dict[int, int], messages: Sequence[Message]) -> list[tuple[int, int, int]]:
+    """(partition, expected offset, offset seen) wherever a poll skips past the next offset
+    expected. Most jumps are harmless (transaction markers, aborted records); only those
+    whose skipped offsets Kafka no longer keeps are losses, which the caller checks."""
+    found = []
+    ahead = dict(expected)
+    for message in messages:
+        if message.error() is not None:
+            continue
+        partition, offset = message.partition() or 0, message.offset() or 0
+        wanted = ahead.get(partition)
+        if wanted is not None and offset > wanted:
+            found.append((partition, wanted, offset))
+        ahead[partition] = offset + 1
+    return found
+
+
 def decode(messages: Sequence[Message]) -> Decoded:
     """The alerts in a poll; a message that is not a valid Alert is logged and left out."""
     alerts: list[tuple[Incoming, Alert]] = []
@@ -93,6 +110,9 @@ class AlertIngest:
         self.duplicates = 0
         self.old = 0
         self.invalid = 0
+        #: Alerts Kafka deleted before the gateway read them (retention, a truncated topic).
+        self.lost = 0
+        self._expected: dict[int, int] = {}
         #: The last Redis or Kafka trouble, None once things work again.
         self.trouble: str | None = None
 
@@ -132,6 +152,9 @@ class AlertIngest:
         positions = self._retrying("reading positions", self._stream.positions)
         for tp in partitions:
             tp.offset = (positions or {}).get(tp.partition, OFFSET_BEGINNING)
+        self._expected = {
+            tp.partition: tp.offset for tp in partitions if tp.offset != OFFSET_BEGINNING
+        }
         consumer.assign(partitions)
 
     def _run(self) -> None:
@@ -143,6 +166,7 @@ class AlertIngest:
                     consumer = self._consumer()
                 messages = consumer.consume(_MESSAGES_PER_POLL, _POLL_S)
                 if messages:
+                    self._look_for_gaps(consumer, messages)
                     self._take(consumer, decode(messages))
                 failures = 0
             except Exception as error:  # a bug or a broken client must not end the feed
@@ -152,6 +176,25 @@ class AlertIngest:
                 self._stopping.wait(_backoff(failures))
         if consumer is not None:
             consumer.close()
+
+    def _look_for_gaps(self, consumer: Consumer, messages: Sequence[Message]) -> None:
+        """Say so when Kafka deleted alerts before they were read: the consumer then moves
+        to the oldest message kept, and without this the skipped ones would pass unsaid."""
+        for partition, wanted, seen in jumps(self._expected, messages):
+            topic = TopicPartition(self._settings.topic_alerts, partition)
+            start, _ = consumer.get_watermark_offsets(topic, timeout=5, cached=False)
+            if start > wanted:
+                gone = min(seen, start) - wanted
+                self.lost += gone
+                log.error(
+                    "alerts ingest: %s[%d]: offsets %d to %d (%d messages) were deleted by "
+                    "Kafka before the gateway read them; those alerts are not in the stream "
+                    "(read them from their source, or replay the ticks)",
+                    self._settings.topic_alerts, partition, wanted, wanted + gone - 1, gone,
+                )  # fmt: skip
+        for message in messages:
+            if message.error() is None:
+                self._expected[message.partition() or 0] = (message.offset() or 0) + 1
 
     def _take(self, consumer: Consumer, batch: Decoded) -> None:
         self.invalid += batch.invalid
