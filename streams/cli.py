@@ -97,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure the pipeline against its own ceilings")
     bench.add_argument("--quick", action="store_true", help="a short run that checks it works")
     bench.add_argument("--json", type=Path, help="also write the figures here as JSON")
+    bench.add_argument(
+        "--gateway",
+        action="store_true",
+        help="measure the gateway instead: publish-to-client latency of a burst of alerts "
+        "to 1, 100, 500, 1000, 2000 SSE clients (stopping where they do not all get it)",
+    )
+    bench.add_argument(
+        "--clients", type=int, metavar="N", help="with --gateway: 1 client, then N clients"
+    )
 
     gateway = sub.add_parser(
         "gateway",
@@ -238,10 +247,22 @@ def _run(args: argparse.Namespace) -> int:
 
         return run_users(settings, args.action, getattr(args, "name", None))
     elif args.command == "bench":
-        from streams.dev.bench import run_bench, table
+        if args.gateway:
+            from streams.dev.bench_gateway import LADDER, QUICK_LADDER, run_gateway_bench
+            from streams.dev.bench_gateway import table as gateway_table
 
-        result = run_bench(args.quick)
-        print(table(result))
+            if args.clients is not None and not 1 <= args.clients <= 20_000:
+                raise InputError("--clients: must be between 1 and 20000")
+            ladder = QUICK_LADDER if args.quick else LADDER
+            result = run_gateway_bench(sorted({1, args.clients}) if args.clients else ladder)
+            print(gateway_table(result))
+        else:
+            from streams.dev.bench import run_bench, table
+
+            if args.clients is not None:
+                raise InputError("--clients goes with --gateway")
+            result = run_bench(args.quick)
+            print(table(result))
         if args.json is not None:
             args.json.write_text(json.dumps(result, indent=2) + "\n")
     elif args.command == "demo":
