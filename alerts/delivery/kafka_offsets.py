@@ -24,6 +24,16 @@ def reader(bootstrap: str, group: str = "tickwatch-recovery") -> Consumer:
     )
 
 
+def ready_messages(consumer: Consumer, most: int, wait_s: float) -> list[Message]:
+    """Up to `most` messages as soon as one arrives (waiting at most `wait_s`), with what
+    else is already fetched. (`consume(most, wait_s)` waits the whole `wait_s` unless
+    `most` arrive: on a quiet topic, that wait lands on every message's latency.)"""
+    first = consumer.poll(wait_s)
+    if first is None:
+        return []
+    return [first, *consumer.consume(most - 1, 0)] if most > 1 else [first]
+
+
 def partitions_of(consumer: Consumer, topic: str, timeout_s: float) -> list[int]:
     """The topic's partitions, as the cluster's metadata lists them."""
     return list(consumer.list_topics(topic, timeout=timeout_s).topics[topic].partitions)

@@ -13,7 +13,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from alerts.delivery.access import Subscriptions, Users
@@ -29,6 +29,9 @@ from streams.gateway.ingest import AlertIngest
 from streams.redis_ready import DEFAULT_REDIS_URL
 
 log = logging.getLogger(__name__)
+
+#: Redis connections the gateway's requests and streams share (the fan-out holds one).
+_REDIS_CONNECTIONS = 50
 
 PAGE = Path(__file__).parent / "page"
 
@@ -80,12 +83,17 @@ def create_app(settings: Settings) -> FastAPI:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     # The fan-out's blocking read waits 1 s: the socket timeout must exceed it.
-    redis = Redis.from_url(
+    # A blocking pool: hundreds of clients connecting at once (after a restart, say)
+    # wait their turn for one of its connections instead of being refused with a 503.
+    pool = BlockingConnectionPool.from_url(
         settings.redis_url or DEFAULT_REDIS_URL,
+        max_connections=_REDIS_CONNECTIONS,
+        timeout=20,
         socket_timeout=10,
         socket_connect_timeout=5,
         health_check_interval=30,
     )
+    redis = Redis(connection_pool=pool)
     stream = AlertStream(
         redis,
         settings.key_prefix,
@@ -109,7 +117,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The threads leave their consumer groups, so their partitions move at once.
         await asyncio.gather(*(asyncio.to_thread(t.stop) for t in threads))
         await state.fanout.stop()
-        await redis.aclose()
+        await redis.aclose(close_connection_pool=True)
 
 
 async def healthz(request: Request) -> dict[str, Any]:

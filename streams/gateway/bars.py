@@ -22,6 +22,7 @@ from redis import Redis, RedisError
 from alerts.core.decode import Incoming, Rejected, TickAt, route
 from alerts.core.market import Market
 from alerts.core.minute_bars import BarKey, Ohlc, SessionClock, fold, priced
+from alerts.delivery.kafka_offsets import ready_messages
 from schemas.gateway import Bars
 from schemas.settings import Settings
 from streams.gateway.auth import current_user
@@ -93,7 +94,7 @@ class BarsIngest:
             try:
                 if consumer is None:
                     consumer = self._consumer()
-                messages = consumer.consume(_MESSAGES_PER_POLL, _POLL_S)
+                messages = ready_messages(consumer, _MESSAGES_PER_POLL, _POLL_S)
                 if messages and self.apply(messages):
                     consumer.commit(asynchronous=True)
                 failures = 0

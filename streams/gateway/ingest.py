@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from redis import Redis
 from redis.exceptions import RedisError
 
+from alerts.delivery.kafka_offsets import ready_messages
 from alerts.delivery.stream import Incoming, SyncAlertStream
 from schemas.alerts import Alert
 from schemas.settings import Settings
@@ -164,7 +165,7 @@ class AlertIngest:
             try:
                 if consumer is None:
                     consumer = self._consumer()
-                messages = consumer.consume(_MESSAGES_PER_POLL, _POLL_S)
+                messages = ready_messages(consumer, _MESSAGES_PER_POLL, _POLL_S)
                 if messages:
                     self._look_for_gaps(consumer, messages)
                     self._take(consumer, decode(messages))
