@@ -1,7 +1,8 @@
 """The demo's live page in a real headless Chromium: `tickwatch demo --keep-running` (the
 bundled HSTECH story) as a user runs it, its page opened as soon as it prints the URL, so
-the alerts arrive live; the page must show exactly the demo's alert ids, once each, then
-SIGTERM stops the demo and every child it started (this is also the demo's SIGTERM test).
+the alerts arrive live; the page must show exactly the demo's alert ids, once each, newest
+first by their time in Hong Kong time, each on one chart marker; then SIGTERM stops the
+demo and every child it started (this is also the demo's SIGTERM test).
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import signal
 import subprocess
 import threading
 import time
+from collections import Counter
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
@@ -22,11 +26,29 @@ import pytest
 from playwright import sync_api
 
 from tests.e2e.test_cli import TICKWATCH
-from tests.e2e.test_page import ARTIFACTS, CHROMIUM, page_errors, row_ids, until
+from tests.e2e.test_page import (
+    ARTIFACTS,
+    CHROMIUM,
+    as_a_phone,
+    chart_markers,
+    marked_ids,
+    newest_first,
+    page_errors,
+    row_clocks,
+    row_ids,
+    until,
+)
 from tests.e2e.test_stop import _next_line, _read_into, alive, command_of, descendants, survivors
 
 #: The page's URL, with the demo user's token in its fragment.
 PAGE_LINE = re.compile(r"demo: live page (http://127\.0\.0\.1:\d+)/#token=(tw_[\w-]+)")
+#: The exchange of every instrument of the demo (HKEX).
+HONG_KONG = ZoneInfo("Asia/Hong_Kong")
+
+
+def hong_kong_clock(ts: str) -> str:
+    """An alert's time as the page shows it on Hong Kong's clock: "16:00:00 HKT"."""
+    return f"{datetime.fromisoformat(ts).astimezone(HONG_KONG):%H:%M:%S} HKT"
 
 
 def read_until(
@@ -97,21 +119,51 @@ def test_the_hstech_demos_page_shows_its_alerts_live_once_each_until_sigterm(
             assert page.text_content("#status") == "live"
             assert page.text_content("#user") == "demo"  # the page's own /v1/me
 
-            # HSTECH's session on the chart, each of its alerts a dot.
+            # Newest first by their time, not as they arrive (the partitions are read side
+            # by side: 9888.HK's 06:09 alert came before HSTECH's 02:05 one in our runs),
+            # each on the exchange's clock once the page knows it.
+            kept = httpx.get(f"{url}/v1/alerts?limit=200",
+                             headers={"Authorization": f"Bearer {token}"}, timeout=5)  # fmt: skip
+            assert row_ids(page) == newest_first(kept.json()["items"])
+            clocks = {a["alert_id"]: hong_kong_clock(a["ts"]) for a in alerts}
+            assert {clocks[a["alert_id"]] for a in alerts if a["stage"] == "close"} == {
+                "16:00:00 HKT"
+            }
+            until(page, "[...document.querySelectorAll('#rows td.time .clock')]"
+                        ".every(c => c.textContent.endsWith(' HKT'))", 30)  # fmt: skip
+            assert row_clocks(page) == clocks
+
+            # HSTECH's session on the chart, in exchange time, the lunch break a gap in its
+            # line; each of its alerts on exactly one marker, alerts at one point on one.
             hstech = sorted(a["alert_id"] for a in alerts if a["instrument"] == "HSTECH")
+            points = Counter(
+                (a["ts"][:16], a["price"]) for a in alerts if a["instrument"] == "HSTECH"
+            )
             page.click('#rows tr[data-instrument="HSTECH"]')  # its newest
-            page.wait_for_selector("#chart svg polyline.level")
-            until(
-                page, f"document.querySelectorAll('#chart circle.marker').length === {len(hstech)}"
-            )
-            markers = page.eval_on_selector_all(
-                "#chart circle.marker", "dots => dots.map(d => d.dataset.alertId)"
-            )
-            assert sorted(markers) == hstech
-            assert (page.text_content("#chart-title") or "").startswith("HSTECH · 2025-09-18 (")
+            page.wait_for_selector("#chart svg polyline.level", state="attached")
+            until(page, f"document.querySelectorAll('#chart .marker').length === {len(points)}")
+            markers = chart_markers(page)
+            assert sorted(marked_ids(markers)) == hstech  # each once: none twice, none left out
+            assert sorted(len(m["ids"]) for m in markers) == sorted(points.values())
+            assert max(points.values()) == 3  # the three close alerts
+            for marker in markers:
+                assert marker["badge"] == (
+                    str(len(marker["ids"])) if len(marker["ids"]) > 1 else None
+                )
+            assert len(page.query_selector_all("#chart polyline.level")) == 2  # morning, afternoon
+            title = page.text_content("#chart-title") or ""
+            assert title == "HSTECH · 2025-09-18 (Asia/Hong_Kong)", title
+            assert "16:00 HKT" in (page.text_content("#chart svg") or "")
 
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            # At 1280 px each row reads in two lines (the focused one shows all its message).
+            heights = page.eval_on_selector_all(
+                "#rows tr:not(:focus)", "rows => rows.map(r => r.getBoundingClientRect().height)"
+            )
+            assert len(heights) >= len(expected) - 1 and max(heights) < 64, heights
             page.screenshot(path=str(ARTIFACTS / "demo-page.png"), full_page=True)
+            as_a_phone(page)
+            page.screenshot(path=str(ARTIFACTS / "demo-page-phone.png"), full_page=True)
             assert sorted(row_ids(page)) == expected  # still once each
             # A chart asked for before the gateway had that instrument's bars is a 404 by design.
             assert [e for e in errors if not re.match(r"404 \S+/v1/bars/", e)] == []

@@ -2,7 +2,8 @@
 
 Debian's /usr/bin/chromium driven by Playwright (no browser download). Alerts are
 published on the embedded broker's alerts topic, ticks on its ticks topic; the page
-must show exactly the published alert ids, once each, with a chart of minute bars.
+must show exactly the published alert ids, once each, newest first by their time, with
+a chart of minute bars where each alert is on exactly one marker.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from playwright import sync_api
 from redis import Redis
 
 from alerts.delivery.kafka import BULK_FEED, producer_for
+from alerts.delivery.stream import position_key
 from schemas.alerts import Alert, alert_id
 from schemas.attribution import Contributor, IndexSnapshot
 from schemas.settings import Settings
@@ -160,6 +162,14 @@ def history_ids(gateway: Gateway) -> list[str]:
     return [item["alert"]["alert_id"] for item in history(gateway)]
 
 
+def newest_first(items: list[dict[str, Any]]) -> list[str]:
+    """The ids in the page's order: by the alert's time, newest first; at the same time,
+    the later stream position first (not the order they arrived in)."""
+    ordered = sorted(items, reverse=True, key=lambda item: (
+        datetime.fromisoformat(item["alert"]["ts"]), position_key(item["position"])))  # fmt: skip
+    return [item["alert"]["alert_id"] for item in ordered]
+
+
 def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -268,6 +278,47 @@ def row_ids(page: sync_api.Page) -> list[str]:
     return page.eval_on_selector_all("#rows tr", "rows => rows.map(r => r.dataset.alertId)")
 
 
+def row_clocks(page: sync_api.Page) -> dict[str, str]:
+    """Each row's time as shown ("02:03:30 UTC"), by alert id."""
+    clocks: dict[str, str] = page.evaluate(
+        "Object.fromEntries([...document.querySelectorAll('#rows tr')]"
+        ".map(r => [r.dataset.alertId, r.querySelector('td.time .clock').textContent]))"
+    )
+    return clocks
+
+
+def as_a_phone(page: sync_api.Page) -> None:
+    """The page on a 375 px screen: one column, nothing wider than the screen."""
+    page.set_viewport_size({"width": 375, "height": 800})
+    page.wait_for_timeout(300)  # the chart is drawn again for the phone's width
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0
+    widest = page.evaluate(
+        "Math.max(...[...document.querySelectorAll('body *')]"
+        ".filter(e => e.getClientRects().length).map(e => e.getBoundingClientRect().right))"
+    )
+    assert widest <= 375
+
+
+def chart_markers(page: sync_api.Page) -> list[dict[str, Any]]:
+    """The chart's markers: the alert ids each stands for, its count badge, its title."""
+    markers: list[dict[str, Any]] = page.eval_on_selector_all(
+        "#chart .marker",
+        """marks => marks.map(m => ({
+          ids: m.dataset.alertIds.split(" "),
+          badge: m.querySelector(".count") ? m.querySelector(".count").textContent : null,
+          title: m.querySelector("title").textContent,
+        }))""",
+    )
+    return markers
+
+
+def marked_ids(markers: list[dict[str, Any]]) -> list[str]:
+    return [alert_id for marker in markers for alert_id in marker["ids"]]
+
+
 def test_the_page_shows_every_alert_once_live_with_its_chart(
     gateway: Gateway, browser: sync_api.Browser
 ) -> None:
@@ -280,44 +331,66 @@ def test_the_page_shows_every_alert_once_live_with_its_chart(
     until(page, "document.querySelectorAll('#rows tr').length === 3")
     assert "token" not in page.url  # taken from the address bar
     page.wait_for_selector("#status[data-state=live]")
-    assert row_ids(page) == history_ids(gateway)
+    assert row_ids(page) == newest_first(history(gateway))
     page.click("h1")  # a gesture: browsers start sound only after one
 
-    # Live: two new alerts, and one of the first published again (a duplicate on Kafka).
-    live = [make_alert("HSTECH", 8, 5.0, index=LEADERS), make_alert("BIDU", 9, 7.5)]
-    publish(gateway.settings, [live[0], gateway.published[0], live[1]])
-    until(page, "document.querySelectorAll('#rows tr').length === 5")
+    # Live: new alerts, and one of the first published again (a duplicate on Kafka). Two
+    # at the same time and price (the later published goes above, one marker for both),
+    # and a late one whose time is older than every other: it goes to the bottom.
+    live = [
+        make_alert("HSTECH", 8, 5.0, index=LEADERS),
+        make_alert("BIDU", 9, 7.5),
+        make_alert("HSTECH", 8, 5.0, rule="hstech_high", kind="multi_year_high"),
+        make_alert("HSTECH", 1, 2.0),
+    ]
+    both, late = [live[0], live[2]], live[3]
+    publish(gateway.settings, [live[0], gateway.published[0], *live[1:]])
+    until(page, "document.querySelectorAll('#rows tr').length === 7")
     time.sleep(0.5)  # time for a duplicate row to show, were there one
     ids = row_ids(page)
-    assert sorted(ids) == sorted(a.alert_id for a in [*gateway.published, *live])
-    assert len(set(ids)) == len(ids) == 5
-    assert ids == history_ids(gateway)  # newest first, in the gateway's order
+    everyone = [*gateway.published, *live]
+    assert sorted(ids) == sorted(a.alert_id for a in everyone)
+    assert len(set(ids)) == len(ids) == 7
+    assert ids == newest_first(history(gateway))
+    assert ids[0] == live[1].alert_id and ids[-1] == late.alert_id  # by time, not arrival
+    assert ids.index(both[1].alert_id) == ids.index(both[0].alert_id) - 1  # same time
+    # Every time says its clock: UTC, the zone of the test's instruments' bars (and the
+    # page's default for BIDU, which has no bars).
+    assert row_clocks(page) == {a.alert_id: f"{a.ts:%H:%M:%S} UTC" for a in everyone}
     assert sorted(page.evaluate("window.__notes")) == sorted(a.alert_id for a in live)
-    assert page.evaluate("window.__beeps") == 2
+    assert page.evaluate("window.__beeps") == len(live)
     assert "New alert:" in (page.text_content("#announce") or "")
     # Data is text, never markup.
     assert page.query_selector("#rows script") is None
     assert "<script>" in (page.text_content("#rows td.msg") or "")
 
-    # The chart of HSTECH's session: its bars, and its three alerts as dots.
+    # The chart of HSTECH's session: its bars, one unbroken line (no minute missing), and
+    # its five alerts on four markers, each alert on exactly one.
     page.click(f'#rows tr[data-alert-id="{live[0].alert_id}"]')
-    page.wait_for_selector("#chart svg polyline.level")
-    until(page, "document.querySelectorAll('#chart circle.marker').length === 3")
-    markers = page.eval_on_selector_all(
-        "#chart circle.marker", "dots => dots.map(d => d.dataset.alertId)"
-    )
-    assert sorted(markers) == sorted(
-        a.alert_id for a in [*gateway.published, *live] if a.instrument == "HSTECH"
-    )
+    page.wait_for_selector("#chart svg polyline.level", state="attached")
+    hstech = sorted(a.alert_id for a in everyone if a.instrument == "HSTECH")
+    until(page, "document.querySelectorAll('#chart .marker').length === 4")
+    markers = chart_markers(page)
+    assert sorted(marked_ids(markers)) == hstech
+    shared = [m for m in markers if len(m["ids"]) > 1]
+    assert [sorted(m["ids"]) for m in shared] == [sorted(a.alert_id for a in both)]
+    assert shared[0]["badge"] == "2"
+    assert all(a.message in shared[0]["title"] for a in both)
+    assert [m["badge"] for m in markers if len(m["ids"]) == 1] == [None] * 3
+    assert len(page.query_selector_all("#chart polyline.level")) == 1
     assert page.text_content("#chart-title") == "HSTECH · 2025-09-18 (UTC)"
+    assert "02:11 UTC" in (page.text_content("#chart svg") or "")  # the axis says its clock
 
-    # Keyboard: the row below, Enter: its instrument's chart.
-    page.focus(f'#rows tr[data-alert-id="{ids[0]}"]')
-    page.keyboard.press("j")
-    page.keyboard.press("Enter")
-    below = next(a for a in [*gateway.published, *live] if a.alert_id == ids[1])
-    title = json.dumps(f"{below.instrument} · ")
-    until(page, f"document.querySelector('#chart-title').textContent.startsWith({title})")
+    # Keyboard: the row above (BIDU's), Enter: its chart; the row below, Enter: HSTECH's.
+    page.focus(f'#rows tr[data-alert-id="{ids[1]}"]')
+    for key, row in (("k", 0), ("j", 1)):
+        page.keyboard.press(key)
+        page.keyboard.press("Enter")
+        shown = next(a for a in everyone if a.alert_id == ids[row])
+        title = json.dumps(f"{shown.instrument} · ")
+        until(page, f"document.querySelector('#chart-title').textContent.startsWith({title})")
+    assert page.evaluate("document.activeElement.dataset.alertId") == ids[1]
+    page.wait_for_selector("#chart .marker")
     page.keyboard.press("m")
     assert page.get_attribute("#mute", "aria-pressed") == "true"
     page.keyboard.press("m")
@@ -325,18 +398,7 @@ def test_the_page_shows_every_alert_once_live_with_its_chart(
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "page-desktop.png"), full_page=True)
 
-    # A phone: one column, nothing wider than the screen.
-    page.set_viewport_size({"width": 375, "height": 800})
-    page.wait_for_timeout(100)
-    overflow = page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow <= 0
-    widest = page.evaluate(
-        "Math.max(...[...document.querySelectorAll('body *')]"
-        ".filter(e => e.getClientRects().length).map(e => e.getBoundingClientRect().right))"
-    )
-    assert widest <= 375
+    as_a_phone(page)
     page.screenshot(path=str(ARTIFACTS / "page-phone.png"), full_page=True)
     assert errors == [], errors
     context.close()

@@ -1,7 +1,8 @@
 // The trader's live page: the gateway's history, then its SSE stream, as a blotter and a chart.
 // No framework, no build step, nothing inline (the gateway's CSP is default-src 'self').
 // Data is only ever put on the page with textContent and setAttribute, never as HTML.
-"use strict";
+import { chartSvg } from "./chart.js";
+import { knownZone, readClock } from "./clock.js";
 
 (() => {
   const TOKEN_KEY = "tickwatch.token";
@@ -13,7 +14,7 @@
   const STALL_MS = 45000; // three missed heartbeats (15 s): the connection is gone
   const CHART_EVERY_MS = 2000;
   const CHART_IDLE_MS = 30000;
-  const SVG = "http://www.w3.org/2000/svg";
+  const ZONE_RETRY_MS = [2000, 60000]; // no bars yet: its zone is asked again, less and less often
   const KIND_LABEL = {
     daily_move: "daily move",
     multi_year_high: "multi-year high",
@@ -27,8 +28,8 @@
 
   const state = {
     token: null,
-    alerts: new Map(), // alert_id -> {position, alert}, for the rows shown
-    order: [], // alert_ids, newest first
+    alerts: new Map(), // alert_id -> {position, alert, at}, for the rows shown
+    order: [], // alert_ids, newest first (by the alert's time, then its stream position)
     seen: new Set(), // every alert_id this page was given: none is shown twice
     lastEventId: null,
     filters: { instruments: [], kinds: [], stages: [] },
@@ -38,6 +39,10 @@
     audio: null,
     controller: null,
     refused: false,
+    zones: new Map(), // instrument -> its exchange's time zone, from its bars
+    zoneAsked: new Map(), // instrument -> {at, wait}: when its zone was asked, when to ask again
+    zoneBusy: false,
+    chart: null, // {instrument, session, bars} drawn last: drawn again when the width changes
   };
 
   class Refused extends Error {}
@@ -248,15 +253,27 @@
 
   // ---- the alerts, deduplicated by alert_id
 
+  // A late alert (its partition was behind) goes where its time says, not on top.
   function add(position, alert) {
     if (!alert || !alert.alert_id || state.seen.has(alert.alert_id)) return false;
     state.seen.add(alert.alert_id);
-    state.alerts.set(alert.alert_id, { position, alert });
-    let i = 0;
-    while (i < state.order.length && newer(state.alerts.get(state.order[i]).position, position)) i++;
-    state.order.splice(i, 0, alert.alert_id);
+    const entry = { position, alert, at: Date.parse(alert.ts) || 0 };
+    state.alerts.set(alert.alert_id, entry);
+    let low = 0;
+    let high = state.order.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (above(state.alerts.get(state.order[middle]), entry)) low = middle + 1;
+      else high = middle;
+    }
+    state.order.splice(low, 0, alert.alert_id);
     while (state.order.length > MAX_ROWS) state.alerts.delete(state.order.pop());
-    return true;
+    return state.alerts.has(alert.alert_id); // false: older than every row kept
+  }
+
+  // Newest first by the alert's time; at the same time, the later stream position first.
+  function above(a, b) {
+    return a.at !== b.at ? a.at > b.at : newer(a.position, b.position);
   }
 
   function matches(alert) {
@@ -293,6 +310,7 @@
       const again = rows.querySelector(`tr[data-alert-id="${CSS.escape(focusedId)}"]`);
       if (again && document.activeElement !== again) again.focus();
     }
+    learnZones();
   }
 
   function row(alert) {
@@ -302,21 +320,18 @@
     tr.dataset.instrument = alert.instrument;
     tr.tabIndex = -1;
     tr.className = alert.change >= 0 ? "up" : "down";
-    const ts = new Date(alert.ts);
-    cell(tr, "time", `${alert.session.slice(5)} ${ts.toLocaleTimeString([], { hour12: false })}`)
-      .title = alert.ts;
+    showTime(cell(tr, "time", ""), alert);
     cell(tr, "instrument", alert.instrument);
     const move = cell(tr, "move", `${signed(alert.change)}%`);
-    const detail = document.createElement("span");
-    detail.className = "kind";
-    detail.textContent = ` ${KIND_LABEL[alert.kind] || alert.kind}${alert.stage === "close" ? ", at the close" : ""}`;
-    move.appendChild(detail);
-    // No since date: nothing in history was at or beyond it (a record).
-    cell(tr, "opt since", alert.since || "never").title = alert.since
-      ? `the latest earlier session at or beyond this: ${alert.since}` : "none earlier in history";
-    cell(tr, "opt", alert.record ? "★ record" : "");
-    cell(tr, "opt", leaders(alert));
-    cell(tr, "msg", alert.message);
+    span(move, "kind", KIND_LABEL[alert.kind] || alert.kind);
+    // No since date: nothing in history was at or beyond it; a record says so louder.
+    cell(tr, "opt since", alert.since || (alert.record ? "★ record" : "never")).title = alert.since
+      ? `the latest earlier session at or beyond this: ${alert.since}`
+      : alert.record ? "beyond everything in history" : "none earlier in history";
+    showLeaders(cell(tr, "opt leaders", ""), alert);
+    const message = cell(tr, "msg", "");
+    message.title = alert.message; // the row shows two lines of it until it has the focus
+    span(message, "text", alert.message);
     tr.addEventListener("click", () => { focusRow(tr); select(alert, true); });
     return tr;
   }
@@ -330,16 +345,39 @@
     return td;
   }
 
-  function signed(value) {
-    return `${value >= 0 ? "+" : "−"}${Math.abs(value).toFixed(2)}`;
+  function span(parent, className, text) {
+    const node = document.createElement("span");
+    node.className = className;
+    node.textContent = text;
+    parent.appendChild(node);
+    return node;
   }
 
-  function leaders(alert) {
+  function signed(value, digits = 2) {
+    return `${value >= 0 ? "+" : "−"}${Math.abs(value).toFixed(digits)}`;
+  }
+
+  // The exchange's clock once the page knows the instrument's zone, else UTC; either way said.
+  function showTime(td, alert) {
+    const zone = state.zones.get(alert.instrument) || "UTC";
+    const clock = readClock(alert.ts, zone);
+    td.replaceChildren();
+    span(td, "clock", `${clock.time} ${clock.zone}`);
+    // A close alert's time is the session's close: said beside its day.
+    span(td, "day", alert.stage === "close" ? `${clock.day} · close` : clock.day);
+    td.title = `${alert.ts}, shown in ${zone}; session ${alert.session}`;
+  }
+
+  // The two who moved it most, short; everyone reported, with their points, on hover.
+  function showLeaders(td, alert) {
     const index = alert.index;
-    if (!index || !index.contributors) return "";
-    return index.contributors.slice(0, 3)
-      .map((c) => `${c.name || c.symbol} ${signed(c.change_pct)}% (${c.points >= 0 ? "+" : "−"}${Math.abs(c.points).toFixed(0)} pts)`)
-      .join(", ");
+    if (!index || !index.contributors || !index.contributors.length) return;
+    for (const c of index.contributors.slice(0, 2)) {
+      span(td, "leader", `${c.name || c.symbol} ${signed(c.change_pct, 1)}%`);
+    }
+    td.title = index.contributors
+      .map((c) => `${c.name || c.symbol} ${signed(c.change_pct)}% (${signed(c.points, 0)} pts)`)
+      .join("\n");
   }
 
   function updateInstruments() {
@@ -489,7 +527,7 @@
     }
   }
 
-  // ---- the chart: the selected instrument's minute closes, its alerts as dots
+  // ---- the chart: the selected instrument's minute closes, its alerts as markers
 
   function select(alert, byUser) {
     if (byUser) state.pinned = true;
@@ -530,6 +568,9 @@
     chartBusy = true;
     chartAt = Date.now();
     const { instrument, session } = state.selected;
+    if (!state.zones.has(instrument)) { // this answer brings its zone too
+      state.zoneAsked.set(instrument, { at: Date.now(), wait: ZONE_RETRY_MS[0] });
+    }
     try {
       const url = `/v1/bars/${encodeURIComponent(instrument)}?session=${encodeURIComponent(session)}`;
       const response = await api(url);
@@ -538,7 +579,9 @@
       if (response.status === 404) {
         drawChart(instrument, session, null);
       } else {
-        drawChart(instrument, session, await response.json());
+        const bars = await response.json();
+        learnZone(instrument, bars.timezone);
+        drawChart(instrument, session, bars);
       }
     } catch (error) {
       if (error instanceof Refused) showLogin(true);
@@ -548,20 +591,8 @@
     }
   }
 
-  function minuteOf(minute) {
-    const [h, m] = minute.split(":").map(Number);
-    return h * 60 + m;
-  }
-
-  function localMinute(iso, timeZone) {
-    const parts = new Intl.DateTimeFormat("en-GB", {
-      timeZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23",
-    }).formatToParts(new Date(iso));
-    const get = (type) => parts.find((p) => p.type === type).value;
-    return `${get("hour")}:${get("minute")}`;
-  }
-
   function drawChart(instrument, session, bars) {
+    state.chart = { instrument, session, bars };
     const box = $("chart");
     $("chart-title").textContent = `${instrument} · ${session}${bars ? ` (${bars.timezone})` : ""}`;
     if (!bars || !bars.bars.length) {
@@ -569,55 +600,57 @@
       $("chart-note").textContent = `No minute bars for ${instrument} in this session yet.`;
       return;
     }
-    const W = 600, H = 220, PAD = { left: 56, right: 12, top: 12, bottom: 24 };
-    const first = minuteOf(bars.bars[0].minute);
-    const t = (minute) => (minuteOf(minute) - first + 1440) % 1440;
-    const span = Math.max(1, t(bars.bars[bars.bars.length - 1].minute));
     const marks = state.order.map((id) => state.alerts.get(id).alert)
       .filter((a) => a.instrument === instrument && a.session === session && matches(a));
-    let low = Math.min(...bars.bars.map((b) => b.low), ...marks.map((a) => a.price));
-    let high = Math.max(...bars.bars.map((b) => b.high), ...marks.map((a) => a.price));
-    if (high === low) { high += 1; low -= 1; }
-    const x = (m) => PAD.left + (Math.min(Math.max(m, 0), span) / span) * (W - PAD.left - PAD.right);
-    const y = (p) => PAD.top + (high - p) / (high - low) * (H - PAD.top - PAD.bottom);
-
-    const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", class: "chart-svg" });
-    const label = el("title", {});
-    label.textContent = `${instrument} minute closes, ${session}, with ${marks.length} alert(s)`;
-    svg.appendChild(label);
-    svg.appendChild(el("line", { x1: PAD.left, x2: W - PAD.right, y1: H - PAD.bottom, y2: H - PAD.bottom, class: "axis" }));
-    for (const [value, anchor] of [[high, PAD.top + 4], [low, H - PAD.bottom]]) {
-      const text = el("text", { x: PAD.left - 6, y: anchor, class: "tick", "text-anchor": "end" });
-      text.textContent = value.toLocaleString(undefined, { maximumFractionDigits: 2 });
-      svg.appendChild(text);
-    }
-    for (const [minute, anchor] of [[bars.bars[0].minute, "start"], [bars.bars[bars.bars.length - 1].minute, "end"]]) {
-      const text = el("text", { x: x(t(minute)), y: H - 6, class: "tick", "text-anchor": anchor });
-      text.textContent = minute;
-      svg.appendChild(text);
-    }
-    const points = bars.bars.map((b) => `${x(t(b.minute)).toFixed(1)},${y(b.close).toFixed(1)}`);
-    svg.appendChild(el("polyline", { points: points.join(" "), class: "level" }));
-    for (const alert of marks) {
-      const m = t(localMinute(alert.ts, bars.timezone));
-      const dot = el("circle", {
-        cx: x(m).toFixed(1), cy: y(alert.price).toFixed(1), r: 6,
-        class: `marker ${alert.change >= 0 ? "up" : "down"}`,
-        "data-alert-id": alert.alert_id,
-      });
-      const tip = el("title", {});
-      tip.textContent = alert.message;
-      dot.appendChild(tip);
-      svg.appendChild(dot);
-    }
+    const svg = chartSvg(instrument, session, bars, marks, box.clientWidth);
     box.replaceChildren(svg);
-    $("chart-note").textContent = `${bars.bars.length} minutes, ${marks.length} alert(s) marked.`;
+    const markers = svg.querySelectorAll(".marker").length;
+    $("chart-note").textContent = `${bars.bars.length} minutes in exchange time, `
+      + `${marks.length} alert(s) on ${markers} marker(s).`;
   }
 
-  function el(name, attributes) {
-    const node = document.createElementNS(SVG, name);
-    for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, String(value));
-    return node;
+  // ---- exchange time zones, learnt from each instrument's bars
+
+  function learnZone(instrument, timeZone) {
+    const zone = knownZone(timeZone);
+    if (state.zones.get(instrument) === zone) return;
+    state.zones.set(instrument, zone);
+    for (const tr of $("rows").children) {
+      if (tr.dataset.instrument === instrument) {
+        showTime(tr.querySelector("td.time"), state.alerts.get(tr.dataset.alertId).alert);
+      }
+    }
+  }
+
+  // The zones of instruments whose chart nobody opened, one request at a time, so that
+  // every row's time is on its exchange's clock.
+  async function learnZones() {
+    if (state.zoneBusy || state.refused) return;
+    state.zoneBusy = true;
+    try {
+      for (let instrument = zoneToAsk(); instrument; instrument = zoneToAsk()) {
+        const before = state.zoneAsked.get(instrument);
+        const wait = before ? Math.min(2 * before.wait, ZONE_RETRY_MS[1]) : ZONE_RETRY_MS[0];
+        state.zoneAsked.set(instrument, { at: Date.now(), wait });
+        const response = await api(`/v1/bars/${encodeURIComponent(instrument)}`);
+        if (response.ok) learnZone(instrument, (await response.json()).timezone);
+        else setTimeout(learnZones, wait); // a 404: its bars have not come yet
+      }
+    } catch (error) {
+      if (error instanceof Refused) showLogin(true);
+    } finally {
+      state.zoneBusy = false;
+    }
+  }
+
+  function zoneToAsk() {
+    const now = Date.now();
+    for (const id of state.order) {
+      const name = state.alerts.get(id).alert.instrument;
+      const asked = state.zoneAsked.get(name);
+      if (!state.zones.has(name) && (!asked || now - asked.at >= asked.wait)) return name;
+    }
+    return null;
   }
 
   function sleep(ms) {
@@ -659,7 +692,19 @@
     for (const type of ["pointerdown", "keydown"]) {
       document.addEventListener(type, wakeAudio, { capture: true });
     }
-    setInterval(() => { if (!document.hidden) chartSoon(null); }, CHART_IDLE_MS);
+    let resized = null;
+    window.addEventListener("resize", () => {
+      clearTimeout(resized);
+      resized = setTimeout(() => {
+        const last = state.chart;
+        if (last) drawChart(last.instrument, last.session, last.bars);
+      }, 100);
+    });
+    setInterval(() => {
+      if (document.hidden) return;
+      chartSoon(null);
+      learnZones();
+    }, CHART_IDLE_MS);
     start();
   }
 
