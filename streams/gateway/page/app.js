@@ -325,9 +325,14 @@ import { knownZone, readClock } from "./clock.js";
     const move = cell(tr, "move", `${signed(alert.change)}%`);
     span(move, "kind", KIND_LABEL[alert.kind] || alert.kind);
     // No since date: nothing in history was at or beyond it; a record says so louder.
-    cell(tr, "opt since", alert.since || (alert.record ? "★ record" : "never")).title = alert.since
+    // A year-to-date move has no "since" at all: it is measured from the year's start.
+    const noSince = alert.kind === "ytd_change";
+    cell(tr, "opt since", alert.since || (alert.record ? "★ record" : noSince ? "—" : "never"))
+      .title = alert.since
       ? `the latest earlier session at or beyond this: ${alert.since}`
-      : alert.record ? "beyond everything in history" : "none earlier in history";
+      : alert.record ? "beyond everything in history"
+      : noSince ? "measured from the last close of the previous year"
+      : "none earlier in history";
     showLeaders(cell(tr, "opt leaders", ""), alert);
     const message = cell(tr, "msg", "");
     message.title = alert.message; // the row shows two lines of it until it has the focus
