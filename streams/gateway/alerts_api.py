@@ -15,12 +15,13 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from alerts.delivery.access import Users
-from alerts.delivery.stream import AlertStream, Entry
+from alerts.delivery.stream import AlertStream
 from schemas.alerts import Alert
 from schemas.gateway import AlertPage, Filters, StreamedAlert
 from streams.gateway.auth import WS_DENIED, current_token
 from streams.gateway.follow import Heartbeat, Item, Truncated, follow
 from streams.gateway.query import QueryError, alert_filters, chosen_filters, position_from
+from streams.gateway.wire import Wire
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +102,10 @@ async def alert_stream(
     start = asked or await _newest(state.stream)
     items = follow(state.stream, state.fanout, start, filters, state.settings.gateway_heartbeat_s)
     return EventSourceResponse(
-        _events(items, state.users, current_token(request.scope)),
+        _events(items, state.wire, state.users, current_token(request.scope)),
         headers={"Cache-Control": "no-cache"},
         ping=0,  # follow() beats, so that a revoked token is noticed on the beat
+        sep="\n",  # as the alerts' events (wire.py): one line end in the whole stream
         send_timeout=_SEND_TIMEOUT_S,
     )
 
@@ -116,13 +118,14 @@ async def _newest(stream: AlertStream) -> str:
 
 
 async def _events(
-    items: AsyncGenerator[Item, None], users: Users, token: str
-) -> AsyncIterator[ServerSentEvent]:
+    items: AsyncGenerator[Item, None], wire: Wire, users: Users, token: str
+) -> AsyncIterator[ServerSentEvent | bytes]:
     yield ServerSentEvent(retry=2000)
     try:
         async for item in items:
-            if isinstance(item, Entry):
-                yield ServerSentEvent(data=item.alert.decode(), id=item.position, event="alert")
+            if isinstance(item, list):
+                # Bytes go out as they are: the batch's events in one write.
+                yield wire.sse(item)
             elif isinstance(item, Truncated):
                 yield ServerSentEvent(data=json.dumps({"oldest": item.oldest}), event="truncated")
             elif isinstance(item, Heartbeat):
@@ -199,7 +202,7 @@ async def alert_socket(websocket: WebSocket) -> None:
     start = asked or await _newest(state.stream)
     await websocket.accept()
     items = follow(state.stream, state.fanout, start, filters, state.settings.gateway_heartbeat_s)
-    sender = asyncio.create_task(_send_items(websocket, items, state.users))
+    sender = asyncio.create_task(_send_items(websocket, items, state.wire, state.users))
     listener = asyncio.create_task(_until_closed(websocket))
     try:
         await asyncio.wait((sender, listener), return_when=asyncio.FIRST_COMPLETED)
@@ -214,22 +217,18 @@ async def alert_socket(websocket: WebSocket) -> None:
 
 
 async def _send_items(
-    websocket: WebSocket, items: AsyncGenerator[Item, None], users: Users
+    websocket: WebSocket, items: AsyncGenerator[Item, None], wire: Wire, users: Users
 ) -> None:
     token = current_token(websocket.scope)
     async for item in items:
-        if isinstance(item, Entry):
-            # The alert's bytes as published, not parsed and dumped again.
-            await websocket.send_text(_message(item))
+        if isinstance(item, list):
+            for entry in item:  # a message per alert: what a WebSocket client reads
+                await websocket.send_text(wire.ws(entry))
         elif isinstance(item, Truncated):
             await websocket.send_text(json.dumps({"truncated": {"oldest": item.oldest}}))
         elif isinstance(item, Heartbeat) and not await _still_allowed(users, token):
             await websocket.close(WS_DENIED, "token revoked")
             return
-
-
-def _message(entry: Entry) -> str:
-    return f'{{"position":"{entry.position}","alert":{entry.alert.decode()}}}'
 
 
 async def _until_closed(websocket: WebSocket) -> None:

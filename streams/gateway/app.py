@@ -26,6 +26,7 @@ from streams.gateway.bars import BarsIngest, bars_routes
 from streams.gateway.fanout import Fanout
 from streams.gateway.guards import QueryLimit, SecurityHeaders
 from streams.gateway.ingest import AlertIngest
+from streams.gateway.wire import Wire
 from streams.redis_ready import DEFAULT_REDIS_URL
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         Subscriptions(redis, settings.key_prefix),
     )
     state.fanout = Fanout(stream)
+    state.wire = Wire()
     await state.fanout.start()
     threads: list[AlertIngest | BarsIngest] = [state.ingest, state.bars]
     for thread in threads:

@@ -47,16 +47,28 @@ class Subscriber:
         self._empty()
         self.behind = False
 
-    async def next(self, timeout_s: float) -> Entry | None:
-        """The next new entry; None on timeout or when it fell behind (see `behind`)."""
+    async def take(self, timeout_s: float, most: int) -> list[Entry]:
+        """The new entries queued, oldest first, at most `most`, waiting up to `timeout_s`
+        for one; [] on timeout or when it fell behind (see `behind`)."""
         if self.behind:
-            return None
-        if not self.queue.empty():  # in a burst, skip wait_for's task and timer
-            return self.queue.get_nowait()
-        try:
-            return await asyncio.wait_for(self.queue.get(), max(timeout_s, 0))
-        except TimeoutError:
-            return None
+            return []
+        if self.queue.empty():  # in a burst, skip wait_for's task and timer
+            try:
+                first = await asyncio.wait_for(self.queue.get(), max(timeout_s, 0))
+            except TimeoutError:
+                return []
+        else:
+            first = self.queue.get_nowait()
+        if first is None or self.behind:
+            return []
+        taken = [first]
+        # No await from here on: nothing is offered while these are taken.
+        while len(taken) < most and not self.queue.empty():
+            entry = self.queue.get_nowait()
+            if entry is None:
+                return []
+            taken.append(entry)
+        return taken
 
     def _empty(self) -> None:
         while not self.queue.empty():

@@ -3,7 +3,9 @@
 The client subscribes to the fan-out before it reads Redis, and skips anything at or
 below the last position it was given, so the hand-over from catching up to live has
 neither a gap nor a double. A client that falls behind the fan-out catches up from
-Redis again: nothing is lost, and no queue grows without bound.
+Redis again: nothing is lost, and no queue grows without bound. Entries come in
+batches (whatever is ready, bounded), so a client in a burst gets one write, not one
+per alert.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ log = logging.getLogger(__name__)
 
 _PAGE = 500
 _RETRY_S = 1.0
+#: A batch's bounds: one write to a client stays small enough not to hold the others up.
+BATCH_ENTRIES = 64
+BATCH_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,10 @@ class Heartbeat:
 
 HEARTBEAT = Heartbeat()
 
-Item = Entry | Truncated | Heartbeat
+#: Entries, oldest first, never empty.
+Batch = list[Entry]
+
+Item = Batch | Truncated | Heartbeat
 
 T = TypeVar("T")
 
@@ -53,8 +61,8 @@ async def follow(
     filters: Filters,
     heartbeat_s: float,
 ) -> AsyncGenerator[Item, None]:
-    """The client's entries in stream order, strictly after `after` (None: only new ones),
-    a Heartbeat every `heartbeat_s`, and first a Truncated when `after` is older than
+    """The client's entries in stream order, in batches, strictly after `after` (None: only
+    new ones), a Heartbeat every `heartbeat_s`, and first a Truncated when `after` is older than
     anything kept. Redis trouble is waited out (heartbeats go on), not raised."""
     subscriber = fanout.subscribe()
     try:
@@ -81,18 +89,21 @@ async def follow(
                     log.warning("stream: Redis: %s; retrying", error)
                     await asyncio.sleep(min(_RETRY_S, max(beat_at - time.monotonic(), 0)))
                     continue
-                for entry in page:
-                    last = entry.position
-                    if _wanted(filters, entry):
-                        yield entry
+                if page:
+                    last = page[-1].position
+                for batch in _batches([e for e in page if _wanted(filters, e)]):
+                    yield batch
                 catching_up = len(page) == _PAGE
                 continue
-            new = await subscriber.next(beat_at - time.monotonic())
-            if new is None or position_key(new.position) <= position_key(last):
+            new = await subscriber.take(beat_at - time.monotonic(), BATCH_ENTRIES)
+            # Entries the catch-up read already gave are skipped (they come in order).
+            seen = position_key(last)
+            new = [e for e in new if position_key(e.position) > seen]
+            if not new:
                 continue
-            last = new.position
-            if _wanted(filters, new):
-                yield new
+            last = new[-1].position
+            for batch in _batches([e for e in new if _wanted(filters, e)]):
+                yield batch
     finally:
         fanout.unsubscribe(subscriber)
 
@@ -105,6 +116,22 @@ async def _answered(read: Callable[[], Awaitable[T]]) -> T:
         except (RedisError, OSError) as error:
             log.warning("stream: Redis: %s; retrying", error)
             await asyncio.sleep(_RETRY_S)
+
+
+def _batches(entries: list[Entry]) -> list[Batch]:
+    """The entries in order, cut where a batch would pass BATCH_ENTRIES or BATCH_BYTES."""
+    batches: list[Batch] = []
+    batch: Batch = []
+    size = 0
+    for entry in entries:
+        if batch and (len(batch) == BATCH_ENTRIES or size + len(entry.alert) > BATCH_BYTES):
+            batches.append(batch)
+            batch, size = [], 0
+        batch.append(entry)
+        size += len(entry.alert)
+    if batch:
+        batches.append(batch)
+    return batches
 
 
 def _wanted(filters: Filters, entry: Entry) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from alerts.delivery.stream import Entry, position_key
 from schemas.gateway import Filters
 from streams.gateway.fanout import Fanout
-from streams.gateway.follow import Heartbeat, Item, Truncated, follow
+from streams.gateway.follow import BATCH_ENTRIES, Heartbeat, Item, Truncated, follow
 
 
 def entry(n: int, instrument: str = "BIDU") -> Entry:
@@ -61,24 +61,31 @@ async def collect(
     filters: Filters | None = None,
     between: Callable[[int], None] = lambda n: None,
 ) -> list[Item]:
-    """`count` entries (and whatever else came first); `between(n)` after the n-th entry."""
-    items: list[Item] = []
+    """The first `count` entries, one by one (and whatever else came first), `between(n)`
+    after the n-th; each batch checked against its bounds."""
+    items: list[Item | Entry] = []
     got = 0
     heartbeat = 0.05
     flow = follow(stream, fanout, after, filters or Filters(), heartbeat)  # type: ignore[arg-type]
     async with asyncio.timeout(10):
         async for item in flow:
-            items.append(item)
-            if isinstance(item, Entry):
+            if not isinstance(item, list):
+                items.append(item)
+                continue
+            assert 0 < len(item) <= BATCH_ENTRIES
+            for entry in item:
+                items.append(entry)
                 got += 1
                 between(got)
                 if got == count:
                     break
+            if got == count:
+                break
     await flow.aclose()
     return items
 
 
-def positions(items: list[Item]) -> list[int]:
+def positions(items: list[Item | Entry]) -> list[int]:
     return [int(i.position.split("-")[0]) for i in items if isinstance(i, Entry)]
 
 
@@ -146,10 +153,14 @@ async def test_without_a_position_only_new_alerts() -> None:
     first = asyncio.ensure_future(anext(flow))
     await asyncio.sleep(0.02)  # it is waiting for new ones
     stream.add(entry(6), entry(7))
-    items = [await first]
+    items: list[Item | Entry] = []
+    item = await first
     async with asyncio.timeout(5):
-        while len(positions(items)) < 2:
-            items.append(await anext(flow))
+        while True:
+            items += item if isinstance(item, list) else [item]
+            if len(positions(items)) >= 2:
+                break
+            item = await anext(flow)
     await flow.aclose()
     await fanout.stop()
     assert positions(items) == [6, 7]
@@ -187,3 +198,25 @@ async def test_filters_leave_out_and_heartbeats_go_on() -> None:
     await fanout.stop()
     assert beats == [Heartbeat()] * 3
     assert fanout.clients == 0
+
+
+async def test_a_burst_comes_in_bounded_batches_in_order() -> None:
+    stream = Stream(1)
+    fanout = await started(stream)
+    flow = follow(stream, fanout, "1-0", Filters(), 5)  # type: ignore[arg-type]
+    waiting = asyncio.ensure_future(anext(flow))
+    await asyncio.sleep(0.02)  # live, waiting on the fan-out
+    stream.add(*(entry(n) for n in range(2, 202)))  # one read, queued all at once
+    batches: list[list[Entry]] = []
+    async with asyncio.timeout(5):
+        item = await waiting
+        while True:
+            assert isinstance(item, list)
+            batches.append(item)
+            if sum(map(len, batches)) >= 200:
+                break
+            item = await anext(flow)
+    await flow.aclose()
+    await fanout.stop()
+    assert [len(b) for b in batches] == [BATCH_ENTRIES] * 3 + [8]  # not one write each
+    assert positions([e for b in batches for e in b]) == list(range(2, 202))
