@@ -144,6 +144,7 @@ async def healthz(request: Request) -> dict[str, Any]:
         "redis": redis_ok,
         "ingest": {
             "running": ingest.running,
+            "partitions": ingest.partitions,
             "added": ingest.added,
             "duplicates": ingest.duplicates,
             "invalid": ingest.invalid,

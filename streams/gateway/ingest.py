@@ -114,6 +114,8 @@ class AlertIngest:
         #: Alerts Kafka deleted before the gateway read them (retention, a truncated topic).
         self.lost = 0
         self._expected: dict[int, int] = {}
+        #: Partitions of the alerts topic this gateway ingests (the group shares them out).
+        self.partitions = 0
         #: The last Redis or Kafka trouble, None once things work again.
         self.trouble: str | None = None
 
@@ -146,7 +148,7 @@ class AlertIngest:
                 "fetch.wait.max.ms": s.fetch_max_wait_ms,
             }
         )
-        consumer.subscribe([s.topic_alerts], on_assign=self._on_assign)
+        consumer.subscribe([s.topic_alerts], on_assign=self._on_assign, on_revoke=self._on_revoke)
         return consumer
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -157,6 +159,11 @@ class AlertIngest:
             tp.partition: tp.offset for tp in partitions if tp.offset != OFFSET_BEGINNING
         }
         consumer.assign(partitions)
+        self.partitions = len(partitions)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Also called for partitions lost; the next assignment brings the new count.
+        self.partitions = 0
 
     def _run(self) -> None:
         consumer: Consumer | None = None

@@ -261,6 +261,7 @@ async def test_what_is_not_an_alert_is_skipped_and_a_repeated_alert_kept_once(
     health = (await client.get("/healthz")).json()
     assert health["ingest"]["invalid"] >= 2 and health["ingest"]["duplicates"] >= 1
     assert health["status"] == "ok"
+    assert health["ingest"]["partitions"] == gateway.settings.alerts_partitions  # the only one
 
 
 async def test_subscriptions_are_saved_listed_and_deleted(client: httpx.AsyncClient) -> None:
