@@ -4,10 +4,8 @@ published to it, and a Server-Sent Events reader."""
 from __future__ import annotations
 
 import asyncio
-import re
 import ssl
 import tempfile
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -23,11 +21,10 @@ from redis import Redis
 from alerts.delivery.kafka import BULK_FEED, producer_for
 from schemas.alerts import Alert, Stage
 from schemas.settings import Settings
+from streams.dev import gateways
 from streams.dev.broker import spawn_broker
-from streams.dev.children import last_lines, spawn_tickwatch, stop_child
+from streams.dev.gateways import port_for
 from streams.topics import topic_specs
-
-_SERVING = re.compile(r"serving (https?://\S+?)/?$", re.M)
 
 
 @dataclass
@@ -64,48 +61,19 @@ def gateway_settings(redis_url: str, **overrides: Any) -> Settings:
 def running_gateway(
     settings: Settings, timeout_s: float = 30.0, verify: ssl.SSLContext | bool = True
 ) -> Iterator[Gateway]:
-    """An embedded broker and a gateway on it, up and healthy; both stopped, and the
-    prefix's keys deleted, afterwards. `verify`: how to trust its certificate (HTTPS)."""
+    """An embedded broker and a gateway on it (streams/dev/gateways.py: on any free port
+    when settings say 0), up and healthy; both stopped, and the prefix's keys deleted,
+    afterwards. `verify`: how to trust its certificate (HTTPS)."""
     broker = spawn_broker(topic_specs(settings))
     settings = settings.model_copy(update={"kafka_bootstrap": broker.bootstrap})
+    settings = settings.model_copy(update={"gateway_port": port_for(settings)})
     log = Path(tempfile.mkdtemp(prefix="tickwatch-gateway-")) / "gateway.log"
     try:
-        with log.open("wb") as out:
-            process = spawn_tickwatch(["gateway"], settings, out)
-        url = _wait_serving(process, log, timeout_s)
-        gateway = Gateway(url, settings, process, log, verify)
-        _wait_healthy(gateway, timeout_s)
-        yield gateway
+        with gateways.running_gateway(settings, log, timeout_s) as started:
+            yield Gateway(started.url, settings, started.process, log, verify)
     finally:
-        if "process" in locals():
-            stop_child(process, timeout_s=10)
         broker.stop()
         _delete_keys(settings)
-
-
-def _wait_serving(process: Popen[bytes], log: Path, timeout_s: float) -> str:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = _SERVING.search(log.read_text(errors="replace"))
-        if found:
-            return found.group(1)
-        if process.poll() is not None:
-            raise AssertionError(f"the gateway exited: {last_lines(log, 5)}")
-        time.sleep(0.05)
-    raise AssertionError(f"the gateway did not listen in {timeout_s}s: {last_lines(log, 5)}")
-
-
-def _wait_healthy(gateway: Gateway, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            health = httpx.get(gateway.url + "/healthz", timeout=2, verify=gateway.verify)
-            if health.status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"the gateway did not answer /healthz: {last_lines(gateway.log, 5)}")
 
 
 def _delete_keys(settings: Settings) -> None:
