@@ -29,6 +29,10 @@ def run_gateway(settings: Settings) -> None:
         app,
         ssl_certfile=tls[0] if tls else None,
         ssl_keyfile=tls[1] if tls else None,
+        # httptools and uvloop when installed, else h11 and asyncio: on the bench's burst
+        # to 1,000 clients they took about a third less CPU (notes of issue 14).
+        http="auto",
+        loop="auto",
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=_GRACE_S,
