@@ -253,7 +253,9 @@ def run_bench(quick: bool, emit: Callable[[str], None] = print) -> dict[str, Any
         specs += [TopicSpec(f"{kind}.{name}", PARTITIONS)
                   for kind in ("ticks", "alerts", "dlq", "constituents")]  # fmt: skip
     with ExitStack() as stack:
-        broker = spawn_broker(specs)
+        # Two workers started together join the group as one generation within 1 s;
+        # joining apart would cost a rebalance of most of a session timeout.
+        broker = spawn_broker(specs, join_delay_ms=1000)
         stack.callback(broker.stop)
         url = stack.enter_context(embedded_redis())
         redis = Redis.from_url(url)
