@@ -83,9 +83,9 @@ def settled(settings: Settings) -> Settling:
 
 
 def wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Wait as every stage does: a look every 0.1 s, a RuntimeError when time is up."""
+    """Wait as every stage does: a RuntimeError when time is up."""
     try:
-        wait_until(condition, timeout_s, what, interval_s=0.1)
+        wait_until(condition, timeout_s, what)
     except TimedOut as error:
         raise RuntimeError(f"benchmark: {error}") from None
 

@@ -184,7 +184,8 @@ def _collect(
 
 def _show(reader: AlertReader, options: DemoOptions, emit: Callable[[str], None]) -> list[Alert]:
     shown = []
-    for raw, alert in reader.poll(0.3):
+    # Short: between polls, _collect looks whether the worker has settled.
+    for raw, alert in reader.poll(0.1):
         if alert is None:
             continue
         shown.append(alert)
