@@ -139,13 +139,18 @@ def joined(
     """A condition: every one of these workers has joined and counted something.
 
     A worker writes its counts only once it has taken a message, so each look
-    publishes a few warm-up ticks and gives them half a second.
+    publishes a few warm-up ticks and gives them up to half a second (the counts are
+    written every half second), looking every 50 ms.
     """
 
     def check() -> bool:
         publish_ticks(warm(), settings.kafka_bootstrap, settings.topic_ticks)
-        time.sleep(0.5)
-        return pids <= read_counts(redis, settings.key_prefix).keys()
+        deadline = time.monotonic() + 0.5
+        while not pids <= read_counts(redis, settings.key_prefix).keys():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     return check
 
