@@ -125,14 +125,13 @@ def register(
                 settings.batch_max, within=settings.batch_within_s
             ):
                 batch = _incoming(events)
-                counts.taken(settings.topic_ticks, batch)
                 counts.lost(await both.ticks_gaps.check(batch))
                 held_before = set(both.ingest.lost)
                 result = await ingest_batch(both.ingest, batch)
                 if result is None:
-                    counts.dead_lettered(batch, "internal_error")
+                    counts.dead_lettered(settings.topic_ticks, batch, "internal_error")
                     continue
-                counts.ingested(batch, result)
+                counts.ingested(settings.topic_ticks, batch, result)
                 newly_lost = both.ingest.lost - held_before
                 if newly_lost:  # stop fetching what cannot be applied
                     app.consumer.pause_partitions(
@@ -162,10 +161,10 @@ def register(
             settings.batch_max, within=settings.batch_within_s
         ):
             batch = _incoming(events)
-            counts.taken(settings.topic_constituents, batch)
             counts.lost(await both.constituents_gaps.check(batch))
             result = await until_done(both.index, batch, "constituents")
-            counts.index_ticks += sum(1 for e in result.emitted if isinstance(e, Tick))
+            index_ticks = sum(1 for e in result.emitted if isinstance(e, Tick))
+            counts.indexed(settings.topic_constituents, batch, index_ticks)
             log.info(
                 "constituents batch of %d: %d applied, %d duplicates, %d index messages out",
                 len(events),

@@ -18,6 +18,7 @@ from alerts.store.instruments import StateStore
 from alerts.store.versioned import Counters
 from schemas.settings import Settings
 from streams import agents
+from streams.faust_waits import TablelessManager, Worker
 from streams.gaps import GapWatch
 from streams.kafka_client import bound_fetch_wait, rejoin_after_group_errors
 from streams.kafka_ready import wait_for_kafka
@@ -44,6 +45,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_rebalance_timeout=settings.session_timeout_s,
         broker_commit_interval=settings.commit_interval_s,
         consumer_auto_offset_reset="earliest",
+        TableManager=TablelessManager,
     )
     market = load_market(settings)
     built: list[agents.Engines] = []
@@ -110,7 +112,7 @@ def run_worker(settings: Settings) -> Any:
     check_redis(settings.redis_url or DEFAULT_REDIS_URL)
     wait_for_kafka(settings.kafka_bootstrap, settings.topic_ticks, settings.kafka_wait_s)
     app = create_app(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker = Worker(app, loglevel=settings.log_level, quiet=True)
     if not worker.stdout.isatty():
         # Faust's spinner writes terminal escape codes (hide and show the cursor)
         # even when quiet: they have no place in a log file.

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from schemas.errors import InputError, TickwatchError
 from schemas.settings import load_settings
+from streams.dev.broker import JOIN_DELAY_MS
 from streams.dev.children import Terminated, unwind_on_sigterm
 from streams.topics import TopicSpec, topic_specs
 
@@ -38,6 +39,12 @@ def _speed_arg(text: str) -> float:
     return speed
 
 
+def _join_delay_arg(text: str) -> int:
+    if not text.isdigit() or int(text) > 300_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of ms from 0 to 300000")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tickwatch",
@@ -56,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="topics to create (default: every tickwatch topic)",
     )
     broker.add_argument("--bootstrap-file", type=Path, help="write the bootstrap address here")
+    broker.add_argument(
+        "--join-delay-ms",
+        type=_join_delay_arg,
+        default=JOIN_DELAY_MS,
+        help="how long a new consumer group waits for more members before its first "
+        f"assignment (default {JOIN_DELAY_MS}; Kafka's own is 3000)",
+    )
 
     topics = sub.add_parser("topics", help="create tickwatch's topics on a real Kafka cluster")
     topics.add_argument(
@@ -187,7 +201,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "broker":
         from streams.dev.broker import serve
 
-        serve(args.topic or topic_specs(settings), args.brokers, args.bootstrap_file)
+        serve(
+            args.topic or topic_specs(settings),
+            args.brokers,
+            args.bootstrap_file,
+            args.join_delay_ms,
+        )
     elif args.command == "topics":
         from streams.topics import create_topics
 

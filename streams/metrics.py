@@ -43,17 +43,8 @@ class WorkerCounts:
     labelled: Counter[str] = field(default_factory=Counter)
     next_offsets: dict[str, int] = field(default_factory=dict)  # "topic:partition"
 
-    def taken(self, topic: str, batch: Sequence[Incoming]) -> None:
-        """A batch of messages was taken from topic: note how far each partition got."""
-        now_ms = int(time.time() * 1000)
-        self.first_ms = self.first_ms or now_ms
-        self.last_ms = now_ms
-        for message in batch:
-            key = f"{topic}:{message.partition}"
-            self.next_offsets[key] = max(self.next_offsets.get(key, 0), message.offset + 1)
-
-    def ingested(self, batch: Sequence[Incoming], result: BatchResult) -> None:
-        self.last_ms = int(time.time() * 1000)
+    def ingested(self, topic: str, batch: Sequence[Incoming], result: BatchResult) -> None:
+        """A batch of ticks topic messages was applied, with this outcome."""
         self.messages += len(batch)
         self.ticks += result.applied + result.duplicates + result.held + result.rejected
         self.ticks += sum(result.ignored.values())
@@ -64,13 +55,30 @@ class WorkerCounts:
         self._add("ignored", result.ignored)
         self._add("dead_letters", result.rejected_by)
         self._add("alerts", Counter(alert.kind for alert in result.alerts))
+        self._through(topic, batch)
 
-    def dead_lettered(self, batch: Sequence[Incoming], reason: str) -> None:
+    def dead_lettered(self, topic: str, batch: Sequence[Incoming], reason: str) -> None:
         """A whole batch went to the dead-letter topic (internal_error)."""
-        self.last_ms = int(time.time() * 1000)
         self.messages += len(batch)
         self.ticks += len(batch)
         self._add("dead_letters", {reason: len(batch)})
+        self._through(topic, batch)
+
+    def indexed(self, topic: str, batch: Sequence[Incoming], index_ticks: int) -> None:
+        """A batch of constituent prices was applied; index_ticks index levels came of it."""
+        self.index_ticks += index_ticks
+        self._through(topic, batch)
+
+    def _through(self, topic: str, batch: Sequence[Incoming]) -> None:
+        """Note how far each partition got, in the same step as the batch's outcome:
+        counts written in between (the stats timer runs while a batch waits on Redis)
+        would claim a batch they do not hold (see `counted_to`)."""
+        now_ms = int(time.time() * 1000)
+        self.first_ms = self.first_ms or now_ms
+        self.last_ms = now_ms
+        for message in batch:
+            key = f"{topic}:{message.partition}"
+            self.next_offsets[key] = max(self.next_offsets.get(key, 0), message.offset + 1)
 
     def lost(self, gaps: Iterable[Gap]) -> None:
         for gap in gaps:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from confluent_kafka import Consumer, KafkaError
 from pydantic import ValidationError
 
-from alerts.delivery.kafka_offsets import watermarks
+from alerts.delivery.kafka_offsets import reader, watermarks
 from schemas.alerts import Alert
 
 
@@ -35,6 +35,8 @@ class AlertReader:
             }
         )
         self._consumer.subscribe([topic])
+        self._bootstrap = bootstrap
+        self._offsets: Consumer | None = None
 
     def poll(self, timeout_s: float) -> Iterator[tuple[bytes, Alert | None]]:
         """Raw value and the alert in it (None when the message is not an alert)."""
@@ -56,11 +58,17 @@ class AlertReader:
         if not assigned:
             return False
         positions = self._consumer.position(assigned)
-        ends = watermarks(self._consumer, self.topic, [tp.partition for tp in positions], 5)
+        # Asked on a consumer of their own: behind a fetch waiting at the broker for
+        # data, each would wait up to fetch.wait.max.ms (1.4 s in all for the demo).
+        if self._offsets is None:
+            self._offsets = reader(self._bootstrap)
+        ends = watermarks(self._offsets, self.topic, [tp.partition for tp in positions], 5)
         return all(max(tp.offset, 0) >= ends[tp.partition][1] for tp in positions)
 
     def close(self) -> None:
         self._consumer.close()
+        if self._offsets is not None:
+            self._offsets.close()
 
 
 def tail(

@@ -83,9 +83,9 @@ def settled(settings: Settings) -> Settling:
 
 
 def wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Wait as every stage does: a look every 0.1 s, a RuntimeError when time is up."""
+    """Wait as every stage does: a RuntimeError when time is up."""
     try:
-        wait_until(condition, timeout_s, what, interval_s=0.1)
+        wait_until(condition, timeout_s, what)
     except TimedOut as error:
         raise RuntimeError(f"benchmark: {error}") from None
 
@@ -253,7 +253,9 @@ def run_bench(quick: bool, emit: Callable[[str], None] = print) -> dict[str, Any
         specs += [TopicSpec(f"{kind}.{name}", PARTITIONS)
                   for kind in ("ticks", "alerts", "dlq", "constituents")]  # fmt: skip
     with ExitStack() as stack:
-        broker = spawn_broker(specs)
+        # Two workers started together join the group as one generation within 1 s;
+        # joining apart would cost a rebalance of most of a session timeout.
+        broker = spawn_broker(specs, join_delay_ms=1000)
         stack.callback(broker.stop)
         url = stack.enter_context(embedded_redis())
         redis = Redis.from_url(url)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import faust
 
+from streams.faust_waits import TablelessManager
+
 
 def main(bootstrap: str, topic: str, count: int, out: Path) -> None:
     app = faust.App(
@@ -28,6 +30,9 @@ def main(bootstrap: str, topic: str, count: int, out: Path) -> None:
         broker_heartbeat_interval=1,
         broker_rebalance_timeout=6,
         consumer_auto_offset_reset="earliest",
+        # The worker's own start (no 1 s pause for tables); the clock starts at the
+        # first batch either way.
+        TableManager=TablelessManager,
     )
     source = app.topic(topic, key_serializer="raw", value_serializer="raw")
     seen = {"n": 0, "t0": 0.0, "cpu0": 0.0}

@@ -3,6 +3,10 @@
 librdkafka (shipped inside the confluent-kafka wheel) can run a mock cluster that
 speaks the Kafka wire protocol on 127.0.0.1, with consumer groups, offsets and
 transactions. It has no CreateTopics API, so every topic is created here up front.
+
+A consumer group forms at once (`JOIN_DELAY_MS`): librdkafka's default, like Kafka's
+group.initial.rebalance.delay.ms, holds the first member of a group for 3 s in case
+others follow, which every worker start, demo and test would wait out.
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ def _librdkafka() -> ctypes.CDLL:
     lib.rd_kafka_mock_cluster_new.argtypes = [ctypes.c_void_p, ctypes.c_int]
     lib.rd_kafka_mock_cluster_bootstraps.restype = ctypes.c_char_p
     lib.rd_kafka_mock_cluster_bootstraps.argtypes = [ctypes.c_void_p]
+    lib.rd_kafka_mock_group_initial_rebalance_delay_ms.restype = None
+    lib.rd_kafka_mock_group_initial_rebalance_delay_ms.argtypes = [ctypes.c_void_p, ctypes.c_int32]
     lib.rd_kafka_mock_topic_create.restype = ctypes.c_int
     lib.rd_kafka_mock_topic_create.argtypes = [
         ctypes.c_void_p,
@@ -64,10 +70,15 @@ def _librdkafka() -> ctypes.CDLL:
     return lib
 
 
+#: How long an empty consumer group waits for more members before its first
+#: assignment. Workers started together (the bench's two) should join within it.
+JOIN_DELAY_MS = 0
+
+
 class MockCluster:
     """A running mock cluster in this process; it lives as long as the object."""
 
-    def __init__(self, brokers: int = 1) -> None:
+    def __init__(self, brokers: int = 1, join_delay_ms: int = JOIN_DELAY_MS) -> None:
         self._lib = _librdkafka()
         errstr = ctypes.create_string_buffer(512)
         conf = self._lib.rd_kafka_conf_new()
@@ -79,6 +90,7 @@ class MockCluster:
         self._cluster = self._lib.rd_kafka_mock_cluster_new(self._handle, brokers)
         if not self._cluster:
             raise BrokerError("librdkafka could not start a mock cluster")
+        self._lib.rd_kafka_mock_group_initial_rebalance_delay_ms(self._cluster, join_delay_ms)
 
     @property
     def bootstrap(self) -> str:
@@ -90,9 +102,14 @@ class MockCluster:
             raise BrokerError(f"could not create topic {name!r} (librdkafka error {err})")
 
 
-def serve(topics: Sequence[TopicSpec], brokers: int, bootstrap_file: Path | None = None) -> None:
+def serve(
+    topics: Sequence[TopicSpec],
+    brokers: int,
+    bootstrap_file: Path | None = None,
+    join_delay_ms: int = JOIN_DELAY_MS,
+) -> None:
     """Run a mock cluster with these topics until SIGINT or SIGTERM."""
-    cluster = MockCluster(brokers)
+    cluster = MockCluster(brokers, join_delay_ms)
     for spec in topics:
         cluster.create_topic(spec.name, spec.partitions)
     stop = threading.Event()
@@ -124,7 +141,10 @@ class BrokerProcess:
 
 
 def spawn_broker(
-    topics: Sequence[TopicSpec], brokers: int = 1, timeout_s: float = 20.0
+    topics: Sequence[TopicSpec],
+    brokers: int = 1,
+    timeout_s: float = 20.0,
+    join_delay_ms: int = JOIN_DELAY_MS,
 ) -> BrokerProcess:
     """Start `tickwatch broker` in a child process and return once it listens.
 
@@ -134,6 +154,7 @@ def spawn_broker(
     folder = Path(tempfile.mkdtemp(prefix="tickwatch-broker-"))
     bootstrap_file, log_path = folder / "bootstrap", folder / "broker.log"
     args = [sys.executable, "-m", "streams.cli", "broker", "--brokers", str(brokers)]
+    args += ["--join-delay-ms", str(join_delay_ms)]
     args += ["--bootstrap-file", str(bootstrap_file)]
     for spec in topics:
         args += ["--topic", f"{spec.name}:{spec.partitions}"]

@@ -26,6 +26,12 @@ from streams.seed import run_seed
 from streams.tail import AlertReader, format_alert
 from streams.topics import topic_specs
 
+#: How often the demo's worker commits its offsets, unless TICKWATCH_COMMIT_INTERVAL_S
+#: is set: the demo knows the worker has settled only from its commits (each round of
+#: constituents and index levels waits for one), and they cost little on the
+#: embedded broker. A worker's own default is 1 s.
+DEMO_COMMIT_INTERVAL_S = 0.2
+
 
 class DemoError(TickwatchError):
     """The demo could not finish; the message says where to look."""
@@ -122,11 +128,17 @@ def run_demo(
             # A shared Redis: keep to keys of our own and remove them afterwards.
             prefix = f"{settings.key_prefix}-demo-{uuid.uuid4().hex[:8]}"
             stack.callback(_delete_keys, redis_url, prefix)
+        commit_interval_s = (
+            settings.commit_interval_s
+            if "commit_interval_s" in settings.model_fields_set
+            else DEMO_COMMIT_INTERVAL_S
+        )
         settings = settings.model_copy(
             update={
                 "kafka_bootstrap": broker.bootstrap,
                 "redis_url": redis_url,
                 "key_prefix": prefix,
+                "commit_interval_s": commit_interval_s,
             }
         )
         emit(f"demo: broker {broker.bootstrap}, redis {redis_url}")
@@ -211,7 +223,8 @@ def _collect(
 
 def _show(reader: AlertReader, options: DemoOptions, emit: Callable[[str], None]) -> list[Alert]:
     shown = []
-    for raw, alert in reader.poll(0.3):
+    # Short: between polls, _collect looks whether the worker has settled.
+    for raw, alert in reader.poll(0.1):
         if alert is None:
             continue
         shown.append(alert)

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from schemas.errors import TickwatchError
 from streams.dev.children import last_lines, spawn, stop_child
@@ -53,7 +55,15 @@ def free_port() -> int:
 
 def _server_pid(port: int) -> int | None:
     """The pid of the Redis answering on the port, if one does."""
-    client = redis.Redis("127.0.0.1", port, socket_connect_timeout=0.2, socket_timeout=0.5)
+    # One attempt: redis-py would retry a refused or silent port three times with
+    # backoff (some 8 s), where the caller's own loop looks again in 20 ms.
+    client = redis.Redis(
+        "127.0.0.1",
+        port,
+        socket_connect_timeout=0.2,
+        socket_timeout=0.5,
+        retry=Retry(NoBackoff(), 0),
+    )
     try:
         return int(client.info("server")["process_id"])
     except (redis.RedisError, KeyError, ValueError):

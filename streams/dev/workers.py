@@ -60,9 +60,10 @@ def wait_until(
     what: str,
     log_path: Path | None = None,
     *,
-    interval_s: float = 0.2,
+    interval_s: float = 0.05,
 ) -> None:
-    """Return once condition() holds; TimedOut after timeout_s."""
+    """Return once condition() holds; TimedOut after timeout_s. The looks are cheap (a
+    few ms against the local broker and Redis), and a settle check takes two in a row."""
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
@@ -138,13 +139,18 @@ def joined(
     """A condition: every one of these workers has joined and counted something.
 
     A worker writes its counts only once it has taken a message, so each look
-    publishes a few warm-up ticks and gives them half a second.
+    publishes a few warm-up ticks and gives them up to half a second (the counts are
+    written every half second), looking every 50 ms.
     """
 
     def check() -> bool:
         publish_ticks(warm(), settings.kafka_bootstrap, settings.topic_ticks)
-        time.sleep(0.5)
-        return pids <= read_counts(redis, settings.key_prefix).keys()
+        deadline = time.monotonic() + 0.5
+        while not pids <= read_counts(redis, settings.key_prefix).keys():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     return check
 

@@ -54,6 +54,11 @@ def test_kill_9_during_a_replay_still_gives_exactly_the_oracles_alerts(
             "kafka_bootstrap": broker.bootstrap,
             "instruments_file": instruments,
             "batch_max": 20,
+            # A killed worker leaves the group only when its session times out; each
+            # restart waits for that (the default 6 s, up to twice, made most of the
+            # test's time). Short, yet many heartbeats long.
+            "session_timeout_s": 3.0,
+            "heartbeat_interval_s": 0.5,
             "log_level": "warn",
         }
     )

@@ -25,7 +25,7 @@ def _consumer(settings: Settings, group: str) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         group_id=group,
-        session_timeout_ms=6000,
+        session_timeout_ms=3000,
         heartbeat_interval_ms=500,
         enable_auto_commit=False,
     )

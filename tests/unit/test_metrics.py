@@ -26,8 +26,7 @@ def test_a_batch_is_counted_by_outcome_and_partition() -> None:
     batch = [Incoming(0, 7, b""), Incoming(2, 3, b""), Incoming(0, 8, b"")]
     result = BatchResult(applied=5, duplicates=1, held=2, ignored={"late_tick": 1},
                          rejected_by={"invalid_tick": 2}, alerts=[alert("daily_move")])  # fmt: skip
-    counts.taken("ticks", batch)
-    counts.ingested(batch, result)
+    counts.ingested("ticks", batch, result)
     counts.lost([Gap("ticks", 1, 10, 25)])
     flat = counts.fields(Counters(redis_roundtrips=4))
     assert {k: v for k, v in flat.items() if not k.endswith("_ms")} == {
@@ -36,6 +35,18 @@ def test_a_batch_is_counted_by_outcome_and_partition() -> None:
         "dead_letters:invalid_tick": 2, "alerts:daily_move": 1, "lost:ticks": 15,
         "next:ticks:0": 9, "next:ticks:2": 4,
     }  # fmt: skip
+
+
+def test_positions_move_in_the_same_step_as_the_outcome() -> None:
+    # Counts are written while a batch waits on Redis: a position without its batch's
+    # outcome would let a reader believe the counts cover that batch (counted_to).
+    counts = WorkerCounts()
+    assert counts.fields(Counters()).keys().isdisjoint({"next:constituents:1", "next:ticks:0"})
+    counts.indexed("constituents", [Incoming(1, 4, b""), Incoming(1, 5, b"")], 2)
+    counts.dead_lettered("ticks", [Incoming(0, 9, b"")], "internal_error")
+    flat = counts.fields(Counters())
+    assert (flat["next:constituents:1"], flat["index_ticks"]) == (6, 2)
+    assert (flat["next:ticks:0"], flat["dead_letters:internal_error"]) == (10, 1)
 
 
 def test_workers_are_summed_and_their_positions_taken_at_the_furthest() -> None:
