@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/tickwatch demo
+	$(VENV)/bin/tickwatch demo $(ARGS)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
