@@ -57,8 +57,9 @@ def render(data: Dataset) -> dict[str, str]:
         f'indices:\n  - symbol: {INDEX}\n    name: "{INDEX_NAME}"\n    exchange: {EXCHANGE}\n'
         f"    divisor: {d.divisor!r}\n    weight_cap: {WEIGHT_CAP!r}\n"
         "    publish_interval_s: 2.0\n    min_coverage: 0.9\n    stale_after_s: 300\n"
-        "    # A replay runs partitions at their own pace: wait up to a day for all of them.\n"
-        "    rollover_wait_s: 86400\n"
+        "    # A replay runs partitions at their own pace, and one may run more than the\n"
+        "    # replay's two days ahead of another: wait up to thirty days for all of them.\n"
+        "    rollover_wait_s: 2592000\n"
         "    constituents:\n" + "".join(constituents)
     )
     history_rows = ["date,symbol,close\n"]
