@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -76,13 +76,61 @@ async def until_done(engine: BatchEngine[Result], batch: Sequence[Incoming], wha
             attempt += 1
 
 
-async def ingest_batch(engine: Engine, batch: Sequence[Incoming]) -> BatchResult | None:
+def behind_after(
+    batch: Sequence[Incoming], highwater: Callable[[int], int | None]
+) -> dict[int, bool]:
+    """For each partition of the batch, whether its reader has more to read after it:
+    the batch's last offset + 1 below the partition's high watermark as the consumer
+    last saw it. A partition whose high watermark is unknown is left out (caught up)."""
+    last: dict[int, int] = {}
+    for message in batch:
+        last[message.partition] = max(last.get(message.partition, -1), message.offset)
+    behind = {}
+    for partition, offset in last.items():
+        high = highwater(partition)
+        if high is not None:
+            behind[partition] = offset + 1 < high
+    return behind
+
+
+def consumer_highwater(app: faust.App, topic: str) -> Callable[[int], int | None]:
+    """The Faust consumer's high watermark of a partition of `topic`, None if unknown
+    (not fetched yet, or no longer assigned)."""
+
+    def highwater(partition: int) -> int | None:
+        try:
+            high = app.consumer.highwater(TP(topic, partition))
+        except (AssertionError, KeyError, AttributeError):  # aiokafka asserts assignment
+            return None
+        return high if isinstance(high, int) else None
+
+    return highwater
+
+
+@dataclass(frozen=True)
+class _Knowing:
+    """The ingest engine with what the consumer knows of each partition's lag."""
+
+    engine: Engine
+    behind: Mapping[int, bool]
+
+    def forget(self) -> None:
+        self.engine.forget()
+
+    async def process(self, batch: Sequence[Incoming]) -> BatchResult:
+        return await self.engine.process(batch, self.behind)
+
+
+async def ingest_batch(
+    engine: Engine, batch: Sequence[Incoming], behind: Mapping[int, bool] | None = None
+) -> BatchResult | None:
     """The batch processed (see until_done); None when it failed for a reason other than
     Redis or Kafka being out of reach, a bug, say. Then its messages go to the
     dead-letter topic as internal_error, to be replayed once fixed, rather than vanish
     with a crashed agent; the engine starts the next batch from Redis."""
     try:
-        return await until_done(engine, batch, "ticks")
+        knowing = engine if behind is None else _Knowing(engine, behind)
+        return await until_done(knowing, batch, "ticks")
     except Exception as error:
         detail = f"{type(error).__name__}: {error}"
         log.exception("ticks batch of %d failed; dead-lettered as internal_error", len(batch))
@@ -101,6 +149,7 @@ def register(
         settings.topic_constituents, key_serializer="raw", value_serializer="raw"
     )
     started: list[Engines] = []
+    highwater = consumer_highwater(app, settings.topic_ticks)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(app: faust.App, revoked: Any, **_: Any) -> None:
@@ -127,7 +176,8 @@ def register(
                 batch = _incoming(events)
                 counts.lost(await both.ticks_gaps.check(batch))
                 held_before = set(both.ingest.lost)
-                result = await ingest_batch(both.ingest, batch)
+                behind = behind_after(batch, highwater)
+                result = await ingest_batch(both.ingest, batch, behind)
                 if result is None:
                     counts.dead_lettered(settings.topic_ticks, batch, "internal_error")
                     continue

@@ -45,16 +45,17 @@ def encode(value: object, omit: Collection[str] = ()) -> bytes:
     return orjson.dumps(value, default=_default, option=_OPTIONS)
 
 
-@cache
+_WHEN_SET: dict[type, tuple[tuple[str, Any], ...]] = {}
+
+
 def _when_set(kind: type) -> tuple[tuple[str, Any], ...]:
     """The fields of `kind` stored only when not at their default, with the default."""
-    if not dataclasses.is_dataclass(kind):
-        return ()
-    return tuple(
-        (f.name, f.default)
-        for f in dataclasses.fields(kind)
-        if f.metadata.get("stored") == "when set"
-    )
+    found = _WHEN_SET.get(kind)
+    if found is None:
+        fields = dataclasses.fields(kind) if dataclasses.is_dataclass(kind) else ()
+        found = tuple((f.name, f.default) for f in fields if f.metadata.get("stored") == "when set")
+        _WHEN_SET[kind] = found
+    return found
 
 
 def decode(kind: type[T], blob: bytes | str, **given: Any) -> T:
