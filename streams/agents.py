@@ -20,6 +20,7 @@ from alerts.engine.ticks import BatchResult, Engine
 from schemas.settings import Settings
 from schemas.ticks import Tick
 from streams.gaps import GapWatch
+from streams.lag import LagWatch
 from streams.metrics import StatsWriter
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class Engines:
     ticks_gaps: GapWatch
     constituents_gaps: GapWatch
     stats: StatsWriter
+    ticks_lag: LagWatch | None = None  # None: the index agent hears nothing of lag
 
 
 def _incoming(events: Any) -> list[Incoming]:
@@ -74,37 +76,6 @@ async def until_done(engine: BatchEngine[Result], batch: Sequence[Incoming], wha
             engine.forget()
             await asyncio.sleep(pause)
             attempt += 1
-
-
-def behind_after(
-    batch: Sequence[Incoming], highwater: Callable[[int], int | None]
-) -> dict[int, bool]:
-    """For each partition of the batch, whether its reader has more to read after it:
-    the batch's last offset + 1 below the partition's high watermark as the consumer
-    last saw it. A partition whose high watermark is unknown is left out (caught up)."""
-    last: dict[int, int] = {}
-    for message in batch:
-        last[message.partition] = max(last.get(message.partition, -1), message.offset)
-    behind = {}
-    for partition, offset in last.items():
-        high = highwater(partition)
-        if high is not None:
-            behind[partition] = offset + 1 < high
-    return behind
-
-
-def consumer_highwater(app: faust.App, topic: str) -> Callable[[int], int | None]:
-    """The Faust consumer's high watermark of a partition of `topic`, None if unknown
-    (not fetched yet, or no longer assigned)."""
-
-    def highwater(partition: int) -> int | None:
-        try:
-            high = app.consumer.highwater(TP(topic, partition))
-        except (AssertionError, KeyError, AttributeError):  # aiokafka asserts assignment
-            return None
-        return high if isinstance(high, int) else None
-
-    return highwater
 
 
 @dataclass(frozen=True)
@@ -149,7 +120,9 @@ def register(
         settings.topic_constituents, key_serializer="raw", value_serializer="raw"
     )
     started: list[Engines] = []
-    highwater = consumer_highwater(app, settings.topic_ticks)
+
+    def owned(topic: str) -> list[int]:
+        return [tp.partition for tp in app.consumer.assignment() if tp.topic == topic]
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(app: faust.App, revoked: Any, **_: Any) -> None:
@@ -158,6 +131,8 @@ def register(
             both.index.forget()
             both.ticks_gaps.forget()
             both.constituents_gaps.forget()
+            if both.ticks_lag is not None:
+                both.ticks_lag.forget()
 
     @app.timer(interval=0.5)  # type: ignore[misc]
     async def write_stats() -> None:
@@ -176,7 +151,9 @@ def register(
                 batch = _incoming(events)
                 counts.lost(await both.ticks_gaps.check(batch))
                 held_before = set(both.ingest.lost)
-                behind = behind_after(batch, highwater)
+                behind = None
+                if both.ticks_lag is not None:
+                    behind = await both.ticks_lag.behind(batch, owned(settings.topic_ticks))
                 result = await ingest_batch(both.ingest, batch, behind)
                 if result is None:
                     counts.dead_lettered(settings.topic_ticks, batch, "internal_error")

@@ -29,7 +29,8 @@ class Forwarding:
         self._topic = topic
         self._behind = behind or {}  # by ticks partition; unknown counts as caught up
         self._prices: dict[tuple[str, int], list[tuple[str, float, int, int]]] = {}
-        self._watermarks: dict[int, int] = {}
+        # A partition behind is heard of even when the batch did not read it (not yet).
+        self._watermarks = {p: -1 for p, is_behind in self._behind.items() if is_behind}
         self._records: list[Record] = []
 
     def seen(self, partition: int) -> None:

@@ -217,7 +217,7 @@ class Engine:
             marks = self._publisher.marks(self._topics.alerts)
             step = apply_batch(
                 routed, self._states, self._clock, self._members, self._market, marks,
-                self._topics.constituents, behind,
+                self._topics.constituents, _kept(behind, self.lost),
             )  # fmt: skip
             tried.append(step)
             ticks = self._topics.ticks
@@ -284,3 +284,10 @@ class Engine:
         await self._publisher.publish(
             [Record(self._topics.dead_letters, b"", *item.letter()) for item in rejected]
         )
+
+
+def _kept(behind: Mapping[int, bool] | None, lost: set[int]) -> Mapping[int, bool] | None:
+    """A held partition says nothing of its lag: its ticks are not applied either way."""
+    if behind is None or not lost:
+        return behind
+    return {p: is_behind for p, is_behind in behind.items() if p not in lost}
