@@ -4,8 +4,10 @@ The index agent waits for a partition that is behind however far, and rolls over
 one whose reader has nothing left to read (Flink's idleness, Kafka Streams'
 max.task.idle). A partition read in a batch is behind when the batch's last offset + 1
 is below its high watermark as the consumer last saw it. A partition the worker owns but
-has not read from yet is asked of Kafka once: a fetch may run one partition far ahead
-before another's first batch arrives, and a partition never heard from is rolled over.
+has not read from yet is asked of Kafka, and the answer told once: a fetch may run one
+partition far ahead before another's first batch arrives (a partition never heard from
+is rolled over), and after a rebalance an idle partition must undo its last owner's
+word that it was behind.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class LagWatch:
 
     async def behind(self, batch: Sequence[Incoming], owned: Collection[int]) -> dict[int, bool]:
         """For the batch's partitions, whether their reader has more to read after it;
-        for owned partitions not read yet, True where Kafka says they hold messages."""
+        for owned partitions not read yet, what Kafka says, when newly asked."""
         found: dict[int, bool] = {}
         for message in batch:
             p = message.partition
@@ -54,11 +56,12 @@ class LagWatch:
             high = self._highwater(p)
             if high is not None:
                 found[p] = self._done[p] + 1 < high
-        unread = await self._unread(sorted(set(owned) - self._done.keys()))
-        found.update({p: True for p, has in unread.items() if has})
+        found.update(await self._unread(sorted(set(owned) - self._done.keys())))
         return found
 
     async def _unread(self, partitions: list[int]) -> dict[int, bool]:
+        """Kafka's answers for the partitions not asked yet, or idle when last asked and
+        since seen to grow: whether each holds messages the group has not read."""
         ask = [
             p
             for p in partitions
@@ -73,7 +76,8 @@ class LagWatch:
                 said = {}
             for p, has in said.items():
                 self._asked[p] = (has, self._highwater(p))
-        return {p: self._asked[p][0] for p in partitions if p in self._asked}
+            return said
+        return {}
 
 
 def consumer_highwater(app: faust.App, topic: str) -> Callable[[int], int | None]:

@@ -76,7 +76,6 @@ def apply_batch(
     changed = batch.changed
     for item in routed:
         partition = item.message.partition
-        forwarding.seen(partition)
         if isinstance(item, SessionEndAt):
             batch.end_session(item)
             forwarding.session_end(item.end, partition)

@@ -29,15 +29,10 @@ class Forwarding:
         self._topic = topic
         self._behind = behind or {}  # by ticks partition; unknown counts as caught up
         self._prices: dict[tuple[str, int], list[tuple[str, float, int, int]]] = {}
-        # A partition behind is heard of even when the batch did not read it (not yet).
-        self._watermarks = {p: -1 for p, is_behind in self._behind.items() if is_behind}
+        # Every partition `behind` names is heard of, even one whose ticks were all
+        # rejected or ignored, or one the batch did not read (not read yet, say).
+        self._watermarks = dict.fromkeys(self._behind, -1)
         self._records: list[Record] = []
-
-    def seen(self, partition: int) -> None:
-        """The batch read this partition: the index agent hears whether it is behind,
-        even when none of its ticks was applied (all rejected or ignored, say)."""
-        if partition in self._behind:
-            self._watermarks.setdefault(partition, -1)
 
     def price(self, tick: Tick, partition: int, position: int) -> None:
         ts_ms = tick.ts_ms

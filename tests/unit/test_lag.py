@@ -51,18 +51,19 @@ async def test_an_owned_partition_not_read_yet_is_behind_when_kafka_says_it_hold
     fake: Any = FakeOffsets({1: True, 2: False})
     highs = {0: 5, 2: 0}
     watch = LagWatch("ticks", fake, highs.get)
-    assert await watch.behind(batch((0, 4)), [0, 1, 2]) == {0: False, 1: True}
+    # Idle partition 2 is told too: it may undo an earlier owner's word that it was behind.
+    assert await watch.behind(batch((0, 4)), [0, 1, 2]) == {0: False, 1: True, 2: False}
     assert fake.asked == [[1, 2]]
-    # Asked once: partition 1 stays behind until read; 2 is asked again only when the
-    # consumer sees its high watermark move.
-    assert await watch.behind(batch((0, 4)), [0, 1, 2]) == {0: False, 1: True}
+    # Told once (the index agent keeps it): partition 1 stays behind until read; 2 is
+    # asked again only when the consumer sees its high watermark move.
+    assert await watch.behind(batch((0, 4)), [0, 1, 2]) == {0: False}
     assert fake.asked == [[1, 2]]
     highs[2], fake.said[2] = 4, True
-    assert await watch.behind(batch((0, 4)), [0, 1, 2]) == {0: False, 1: True, 2: True}
+    assert await watch.behind(batch((0, 4)), [0, 1, 2]) == {0: False, 2: True}
     assert fake.asked == [[1, 2], [2]]
     # Read at last: its own batches speak for it from now on.
     highs[1] = 8
-    assert await watch.behind(batch((1, 7)), [0, 1, 2]) == {1: False, 2: True}
+    assert await watch.behind(batch((1, 7)), [0, 1, 2]) == {1: False}
 
 
 async def test_kafka_out_of_reach_leaves_the_question_for_the_next_batch() -> None:
