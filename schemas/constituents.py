@@ -31,6 +31,10 @@ class ConstituentSessionEnd(BaseModel):
     exchange: str
     session: date
     source_partition: int = Field(ge=0)
+    behind: bool = Field(
+        default=False,
+        description="Its reader had more of the partition to read: hold the index back for it.",
+    )
 
 
 class ConstituentWatermark(BaseModel):
@@ -42,6 +46,10 @@ class ConstituentWatermark(BaseModel):
     index: str
     source_partition: int = Field(ge=0)
     ts_ms: int = Field(ge=0)
+    behind: bool = Field(
+        default=False,
+        description="Its reader had more of the partition to read: hold the index back for it.",
+    )
 
 
 class ConstituentPrices(BaseModel):
@@ -59,6 +67,10 @@ class ConstituentPrices(BaseModel):
     source_partition: int = Field(ge=0)
     prices: list[tuple[str, float, int, int]]
     watermark_ms: int = Field(ge=0, description="The partition's event time after them.")
+    behind: bool = Field(
+        default=False,
+        description="Its reader had more of the partition to read: hold the index back for it.",
+    )
 
 
 ConstituentMessage = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -20,6 +20,7 @@ from alerts.engine.ticks import BatchResult, Engine
 from schemas.settings import Settings
 from schemas.ticks import Tick
 from streams.gaps import GapWatch
+from streams.lag import LagWatch
 from streams.metrics import StatsWriter
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class Engines:
     ticks_gaps: GapWatch
     constituents_gaps: GapWatch
     stats: StatsWriter
+    ticks_lag: LagWatch | None = None  # None: the index agent hears nothing of lag
 
 
 def _incoming(events: Any) -> list[Incoming]:
@@ -76,13 +78,30 @@ async def until_done(engine: BatchEngine[Result], batch: Sequence[Incoming], wha
             attempt += 1
 
 
-async def ingest_batch(engine: Engine, batch: Sequence[Incoming]) -> BatchResult | None:
+@dataclass(frozen=True)
+class _Knowing:
+    """The ingest engine with what the consumer knows of each partition's lag."""
+
+    engine: Engine
+    behind: Mapping[int, bool]
+
+    def forget(self) -> None:
+        self.engine.forget()
+
+    async def process(self, batch: Sequence[Incoming]) -> BatchResult:
+        return await self.engine.process(batch, self.behind)
+
+
+async def ingest_batch(
+    engine: Engine, batch: Sequence[Incoming], behind: Mapping[int, bool] | None = None
+) -> BatchResult | None:
     """The batch processed (see until_done); None when it failed for a reason other than
     Redis or Kafka being out of reach, a bug, say. Then its messages go to the
     dead-letter topic as internal_error, to be replayed once fixed, rather than vanish
     with a crashed agent; the engine starts the next batch from Redis."""
     try:
-        return await until_done(engine, batch, "ticks")
+        knowing = engine if behind is None else _Knowing(engine, behind)
+        return await until_done(knowing, batch, "ticks")
     except Exception as error:
         detail = f"{type(error).__name__}: {error}"
         log.exception("ticks batch of %d failed; dead-lettered as internal_error", len(batch))
@@ -102,6 +121,9 @@ def register(
     )
     started: list[Engines] = []
 
+    def owned(topic: str) -> list[int]:
+        return [tp.partition for tp in app.consumer.assignment() if tp.topic == topic]
+
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(app: faust.App, revoked: Any, **_: Any) -> None:
         for both in started:
@@ -109,6 +131,8 @@ def register(
             both.index.forget()
             both.ticks_gaps.forget()
             both.constituents_gaps.forget()
+            if both.ticks_lag is not None:
+                both.ticks_lag.forget()
 
     @app.timer(interval=0.5)  # type: ignore[misc]
     async def write_stats() -> None:
@@ -127,7 +151,10 @@ def register(
                 batch = _incoming(events)
                 counts.lost(await both.ticks_gaps.check(batch))
                 held_before = set(both.ingest.lost)
-                result = await ingest_batch(both.ingest, batch)
+                behind = None
+                if both.ticks_lag is not None:
+                    behind = await both.ticks_lag.behind(batch, owned(settings.topic_ticks))
+                result = await ingest_batch(both.ingest, batch, behind)
                 if result is None:
                     counts.dead_lettered(settings.topic_ticks, batch, "internal_error")
                     continue

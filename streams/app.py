@@ -22,6 +22,7 @@ from streams.faust_waits import TablelessManager, Worker
 from streams.gaps import GapWatch
 from streams.kafka_client import bound_fetch_wait, rejoin_after_group_errors
 from streams.kafka_ready import wait_for_kafka
+from streams.lag import LagWatch, consumer_highwater
 from streams.market_files import load_market
 from streams.metrics import StatsWriter, WorkerCounts
 from streams.redis_ready import DEFAULT_REDIS_URL, check_redis
@@ -91,6 +92,7 @@ def create_app(settings: Settings) -> faust.App:
                     settings.topic_ticks,
                     ticks_partitions,
                 )
+                ticks = settings.topic_ticks
                 built.append(
                     agents.Engines(
                         ingest,
@@ -98,6 +100,7 @@ def create_app(settings: Settings) -> faust.App:
                         GapWatch(settings.topic_ticks, offsets),
                         GapWatch(settings.topic_constituents, offsets),
                         stats,
+                        LagWatch(settings.topic_ticks, offsets, consumer_highwater(app, ticks)),
                     )
                 )
             return built[0]

@@ -60,15 +60,17 @@ def apply_batch(
     market: Market,
     marks: Mapping[int, int],
     constituents_topic: str,
+    behind: Mapping[int, bool] | None = None,
 ) -> BatchStep:
     """Apply the batch, in order, to `states` (every instrument of its ticks, and every
     member of its partitions whose session may close), without changing any argument.
 
     `clock` is each partition's event time, `members` the instruments each partition
-    has seen, `marks` the alerts topic's marks that outbox entries carry.
+    has seen, `marks` the alerts topic's marks that outbox entries carry, `behind`
+    whether the batch leaves each partition with more to read (for the index agent).
     """
     batch = _Batch(states, clock.copy(), members, market)
-    forwarding = Forwarding(market, constituents_topic)
+    forwarding = Forwarding(market, constituents_topic, behind)
     applied = duplicates = 0
     ignored: dict[str, int] = {}
     changed = batch.changed

@@ -2,12 +2,14 @@
 
 Prices are gathered per (index, partition) into one message each; a session end for
 a partition first flushes that partition's prices, so the index agent always sees a
-partition's prices before its end of the session.
+partition's prices before its end of the session. Each message says whether the batch
+left its partition behind (its reader had more to read), so that the index agent waits
+for a lagging partition however far, and rolls over only an idle one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import orjson
 
@@ -20,11 +22,16 @@ from schemas.ticks import SessionEnd, Tick
 class Forwarding:
     """Collects one batch's messages for the constituents topic."""
 
-    def __init__(self, market: Market, topic: str) -> None:
+    def __init__(
+        self, market: Market, topic: str, behind: Mapping[int, bool] | None = None
+    ) -> None:
         self._market = market
         self._topic = topic
+        self._behind = behind or {}  # by ticks partition; unknown counts as caught up
         self._prices: dict[tuple[str, int], list[tuple[str, float, int, int]]] = {}
-        self._watermarks: dict[int, int] = {}
+        # Every partition `behind` names is heard of, even one whose ticks were all
+        # rejected or ignored, or one the batch did not read (not read yet, say).
+        self._watermarks = dict.fromkeys(self._behind, -1)
         self._records: list[Record] = []
 
     def price(self, tick: Tick, partition: int, position: int) -> None:
@@ -45,8 +52,9 @@ class Forwarding:
         self._flush(partition)
         for index in indices:
             message = ConstituentSessionEnd(
-                index=index, exchange=end.exchange, session=end.session, source_partition=partition
-            )
+                index=index, exchange=end.exchange, session=end.session,
+                source_partition=partition, behind=self._behind.get(partition, False),
+            )  # fmt: skip
             self._records.append(
                 Record(self._topic, index.encode(), message.model_dump_json().encode())
             )
@@ -73,5 +81,6 @@ class Forwarding:
             "source_partition": partition,
             "prices": prices,
             "watermark_ms": max(self._watermarks.get(partition, 0), 0),
+            "behind": self._behind.get(partition, False),
         }
         return Record(self._topic, index.encode(), orjson.dumps(body))

@@ -7,7 +7,10 @@ topic, where the index is an instrument like any other.
 Prices come from every ticks partition, each at its own pace. They wait in a buffer
 until every partition's watermark has passed them, and are then applied in event-time
 order, so the level at any moment (and each close) is the same however the partitions
-were interleaved: a replay gives the live run's index ticks.
+were interleaved: a replay gives the live run's index ticks. A partition whose reader
+has nothing left to read (idle) holds the others back at most rollover_wait_s of event
+time; one whose reader said it has more to read (behind) holds them back until it
+catches up, however far.
 """
 
 from __future__ import annotations
@@ -59,6 +62,9 @@ class IndexState:
     next_emit_ms: int = 0
     seq: int = 0
     offsets: dict[int, int] = field(default_factory=dict)  # constituents topic
+    # Ticks partitions whose last word said their reader had more to read. Stored only
+    # when not empty, so that a state without it is the bytes written before it existed.
+    behind: frozenset[int] = field(default=frozenset(), metadata={"stored": "when set"})
 
 
 def on_price(
@@ -75,6 +81,7 @@ def on_price(
         source_partition=update.source_partition,
         prices=[(update.symbol, update.price, ts_ms, -1)],
         watermark_ms=ts_ms,
+        behind=update.source_partition in state.behind,  # a lone price does not say
     )
     return on_prices(state, spec, calendar, batch, partitions)
 
@@ -98,6 +105,7 @@ def on_prices(
         pending=tuple(sorted((*state.pending, *items))),
         arrivals=arrival + len(items),
         watermarks=_raised(state.watermarks, batch.source_partition, newest),
+        behind=_flagged(state.behind, batch.source_partition, batch.behind),
     )
     return _release(state, spec, calendar, partitions)
 
@@ -112,7 +120,7 @@ def on_watermark(
     """A ticks partition has reached this event time: nothing earlier will come from it."""
     batch = ConstituentPrices(
         index=mark.index, source_partition=mark.source_partition, prices=[],
-        watermark_ms=mark.ts_ms,
+        watermark_ms=mark.ts_ms, behind=mark.behind,
     )  # fmt: skip
     return on_prices(state, spec, calendar, batch, partitions)
 
@@ -129,7 +137,11 @@ def on_session_end(
     if session is None:
         return state, []
     passed = calendar.accepts_until(session) + 1
-    state = replace(state, watermarks=_raised(state.watermarks, end.source_partition, passed))
+    state = replace(
+        state,
+        watermarks=_raised(state.watermarks, end.source_partition, passed),
+        behind=_flagged(state.behind, end.source_partition, end.behind),
+    )
     return _release(state, spec, calendar, partitions)
 
 
@@ -139,14 +151,22 @@ def _raised(marks: dict[int, int], partition: int, ts_ms: int) -> dict[int, int]
     return {**marks, partition: ts_ms}
 
 
+def _flagged(behind: frozenset[int], partition: int, is_behind: bool) -> frozenset[int]:
+    if (partition in behind) == is_behind:
+        return behind
+    return behind | {partition} if is_behind else behind - {partition}
+
+
 def _release(
     state: IndexState, spec: IndexSpec, calendar: ExchangeCalendar, partitions: int
 ) -> tuple[IndexState, list[Emitted]]:
     """Apply, in event-time order, the prices every partition's watermark has passed."""
     marks = [state.watermarks.get(p, -1) for p in range(partitions)]
-    low = min(marks)
-    # A partition that stays silent (idle) may lag at most rollover_wait_s.
-    low = max(low, max(marks) - int(spec.rollover_wait_s * 1000))
+    # A partition that is idle (its reader caught up) or never heard from may lag at
+    # most rollover_wait_s; one that is behind holds the others back however far, or
+    # its late prices would miss a close (a replay's fetch may run a partition ahead).
+    floor = max(marks) - int(spec.rollover_wait_s * 1000)
+    low = min(m if p in state.behind else max(m, floor) for p, m in enumerate(marks))
     emitted: list[Emitted] = []
     cut = bisect_right([item[0] for item in state.pending], low)
     released, state = state.pending[:cut], replace(state, pending=state.pending[cut:])

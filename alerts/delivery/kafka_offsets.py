@@ -162,6 +162,19 @@ class GroupOffsets:
             raise DeliveryError(f"log start of {topic}[{partition}]: {error}") from None
         return found[partition][0]
 
+    def unread(self, topic: str, partitions: Sequence[int]) -> dict[int, bool]:
+        """Whether the group has anything to read on each partition, asked now: its
+        committed offset (the log start where it never committed) below the high
+        watermark. DeliveryError when Kafka does not answer."""
+        try:
+            with self._lock:
+                client = self._client()
+                committed = committed_offsets(client, topic, partitions, self._timeout_s)
+                marks = watermarks(client, topic, partitions, self._timeout_s)
+        except KafkaException as error:
+            raise DeliveryError(f"offsets of {self.group} on {topic}: {error}") from None
+        return {p: max(committed[p] or 0, low) < high for p, (low, high) in marks.items()}
+
     def close(self) -> None:
         with self._lock:
             if self._consumer is not None:

@@ -92,12 +92,16 @@ class Engine:
         self._epochs.clear()
         self.lost.clear()
 
-    async def process(self, batch: Sequence[Incoming]) -> BatchResult:
+    async def process(
+        self, batch: Sequence[Incoming], behind: Mapping[int, bool] | None = None
+    ) -> BatchResult:
+        """The batch applied, committed and published; `behind` says, by partition,
+        whether the reader had more to read after it (unknown: caught up)."""
         routed = [item for message in batch for item in route(message, self._market)]
         rejected = [r for r in routed if isinstance(r, Rejected)]
         accepted = [r for r in routed if not isinstance(r, Rejected)]
         await self._warm_up({r.message.partition for r in accepted})
-        step, held = await self._apply(accepted)
+        step, held = await self._apply(accepted, behind)
         await self._publish(step.moved)
         # Prices for the index agent: after the alerts, and again on redelivery, so that
         # a crash before this line is repaired by the replay (the agent dedupes).
@@ -197,7 +201,9 @@ class Engine:
                     "%d published now", len(entries), len(entries) - len(missing),
                     self._topics.alerts, len(missing))  # fmt: skip
 
-    async def _apply(self, batch: Sequence[Routed]) -> tuple[BatchStep, int]:
+    async def _apply(
+        self, batch: Sequence[Routed], behind: Mapping[int, bool] | None
+    ) -> tuple[BatchStep, int]:
         """The batch applied and committed (redone from Redis while a commit is refused),
         and how many of its ticks were held."""
         tried: list[BatchStep] = []
@@ -211,7 +217,7 @@ class Engine:
             marks = self._publisher.marks(self._topics.alerts)
             step = apply_batch(
                 routed, self._states, self._clock, self._members, self._market, marks,
-                self._topics.constituents,
+                self._topics.constituents, _kept(behind, self.lost),
             )  # fmt: skip
             tried.append(step)
             ticks = self._topics.ticks
@@ -278,3 +284,10 @@ class Engine:
         await self._publisher.publish(
             [Record(self._topics.dead_letters, b"", *item.letter()) for item in rejected]
         )
+
+
+def _kept(behind: Mapping[int, bool] | None, lost: set[int]) -> Mapping[int, bool] | None:
+    """A held partition says nothing of its lag: its ticks are not applied either way."""
+    if behind is None or not lost:
+        return behind
+    return {p: is_behind for p, is_behind in behind.items() if p not in lost}

@@ -8,7 +8,9 @@ form. Decoding checks every value against its field's type, sets the fields as t
 dataclass's own `__init__` would and runs its `__post_init__` checks, then calls the
 class's `checked()` when it has one: a value whose constructor stays cheap for the hot
 path checks its invariants there. A missing field takes its default; an unknown one is
-ignored, so a state written before a field existed still loads.
+ignored, so a state written before a field existed still loads. A field declared with
+`metadata={"stored": "when set"}` is left out while it holds its default, so a state
+that does not use it is stored as the same bytes as before the field existed.
 """
 
 from __future__ import annotations
@@ -32,12 +34,28 @@ _OPTIONS = orjson.OPT_NON_STR_KEYS  # partition-keyed maps: {2: 10} is stored as
 
 def encode(value: object, omit: Collection[str] = ()) -> bytes:
     """`value` (a dataclass) as JSON, without the fields named in `omit`."""
+    unset = [name for name, default in _when_set(type(value)) if getattr(value, name) == default]
+    if unset:
+        omit = [*omit, *unset]
     if omit:
         fields = dict(vars(value))
         for name in omit:
             del fields[name]
         return orjson.dumps(fields, default=_default, option=_OPTIONS)
     return orjson.dumps(value, default=_default, option=_OPTIONS)
+
+
+_WHEN_SET: dict[type, tuple[tuple[str, Any], ...]] = {}
+
+
+def _when_set(kind: type) -> tuple[tuple[str, Any], ...]:
+    """The fields of `kind` stored only when not at their default, with the default."""
+    found = _WHEN_SET.get(kind)
+    if found is None:
+        fields = dataclasses.fields(kind) if dataclasses.is_dataclass(kind) else ()
+        found = tuple((f.name, f.default) for f in fields if f.metadata.get("stored") == "when set")
+        _WHEN_SET[kind] = found
+    return found
 
 
 def decode(kind: type[T], blob: bytes | str, **given: Any) -> T:

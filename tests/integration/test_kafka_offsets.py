@@ -71,6 +71,20 @@ def test_committed_offsets_are_none_until_the_group_commits(settings: Settings) 
         offsets.close()
 
 
+def test_a_partition_is_unread_while_the_group_stands_below_its_high_watermark(
+    settings: Settings,
+) -> None:
+    topic, group = settings.topic_ticks, f"{settings.app_id}-lag"
+    publish(settings, topic, {0: 4, 2: 1})
+    offsets = GroupOffsets(settings.kafka_bootstrap, group)
+    try:
+        assert offsets.unread(topic, [0, 1, 2]) == {0: True, 1: False, 2: True}
+        commit(settings, group, topic, {0: 4, 2: 0})
+        assert offsets.unread(topic, [0, 1, 2]) == {0: False, 1: False, 2: True}
+    finally:
+        offsets.close()
+
+
 def test_reading_to_the_end_starts_where_asked_and_stops_at_the_high_watermarks(
     settings: Settings,
 ) -> None:
@@ -91,5 +105,7 @@ def test_group_offsets_raise_delivery_error_when_kafka_does_not_answer() -> None
             offsets.committed("ticks", [0])
         with pytest.raises(DeliveryError, match=r"log start of ticks\[0\]"):
             offsets.log_start("ticks", 0)
+        with pytest.raises(DeliveryError, match="offsets of nobody on ticks"):
+            offsets.unread("ticks", [0])
     finally:
         offsets.close()

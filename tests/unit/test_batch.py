@@ -268,6 +268,29 @@ def test_a_tick_past_a_sessions_end_tells_the_indices_after_that_sessions_prices
     ]
 
 
+def test_each_forwarded_message_says_whether_its_partition_is_behind() -> None:
+    session = HK_SESSIONS[10]
+    ts = session.open_ms + 60_000
+    tick = Tick.model_validate({"symbol": "0700.HK", "price": 10.0, "ts": ts})
+    routed = _routed([(ts, 0, encode(tick))])
+    worker = Worker()
+    worker.states["0700.HK"] = InstrumentState("0700.HK")
+    # Partition 0 was read and has more; 3 was not read yet but holds messages; 5 is idle.
+    step = apply_batch(routed, worker.states, worker.clock, {}, MARKET, MARKS, "c",
+                       {0: True, 3: True, 5: False})  # fmt: skip
+    bodies = [orjson.loads(r.value or b"") for r in step.forwards]
+    assert [(b["source_partition"], b["behind"], b["watermark_ms"]) for b in bodies] == [
+        (0, True, ts),
+        (3, True, 0),
+        (5, False, 0),
+    ]
+    step = apply_batch(routed, worker.states, worker.clock, {}, MARKET, MARKS, "c", {0: False})
+    assert [orjson.loads(r.value or b"")["behind"] for r in step.forwards] == [False]
+    # Unknown: caught up, as a message from before the field existed reads.
+    step = apply_batch(routed, worker.states, worker.clock, {}, MARKET, MARKS, "c")
+    assert [orjson.loads(r.value or b"")["behind"] for r in step.forwards] == [False]
+
+
 def test_arguments_are_not_changed() -> None:
     worker = Worker({"BIDU": InstrumentState("BIDU")})
     day = date(2025, 9, 18)

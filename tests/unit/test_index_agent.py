@@ -149,6 +149,7 @@ def test_state_survives_its_json_form() -> None:
 
 # -- the same index ticks however the partitions interleave ---------------------------
 
+import pytest  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
@@ -183,13 +184,15 @@ def partition_streams(draw: st.DrawFn) -> list[list[ConstituentPrices]]:
 PATIENT = SPEC.model_copy(update={"rollover_wait_s": 10 * 86_400})
 
 
-def replay(streams: list[list[ConstituentPrices]], order: list[int]) -> list[tuple]:
+def replay(
+    streams: list[list[ConstituentPrices]], order: list[int], spec: IndexSpec = PATIENT
+) -> list[tuple]:
     from alerts.core.index_agent import on_prices
 
     state, out, cursor = START, [], [0, 0, 0]
     for source in order:
         if cursor[source] < len(streams[source]):
-            state, emitted = on_prices(state, PATIENT, HK, streams[source][cursor[source]], 3)
+            state, emitted = on_prices(state, spec, HK, streams[source][cursor[source]], 3)
             cursor[source] += 1
             out += emitted
     return [(m.ts, round(m.price, 9)) if isinstance(m, Tick) else ("end", m.session) for m in out]
@@ -219,3 +222,89 @@ def test_a_price_replayed_after_an_ingest_crash_does_not_set_the_price_back() ->
     state, out = on_prices(state, PATIENT, HK, again, 1)
     assert state.prices["A"] == 11.0
     assert [t.price for t in out] == [(11.0 * 10 + 12.0 * 20 + 10.0 * 30) / 10]
+
+
+# -- a partition behind holds the others back however far; an idle one does not --------
+
+
+def prices(
+    source: int, *items: tuple[str, float, int], upto: int, behind: bool
+) -> ConstituentPrices:
+    listed = [(symbol, value, ts, ts) for symbol, value, ts in items]
+    return ConstituentPrices(index="IDX", source_partition=source, prices=listed,
+                             watermark_ms=upto, behind=behind)  # fmt: skip
+
+
+def run(state: IndexState, *batches: ConstituentPrices) -> tuple[IndexState, list]:
+    from alerts.core.index_agent import on_prices
+
+    out: list = []
+    for batch in batches:
+        state, emitted = on_prices(state, SPEC, HK, batch, 2)
+        out += emitted
+    return state, out
+
+
+def test_a_partition_behind_by_more_than_the_rollover_wait_holds_prices_until_it_catches_up() -> (
+    None
+):
+    assert SPEC.rollover_wait_s < 86_400
+    # Partition 1's reader has more to read; partition 0's fetch runs a day ahead.
+    state, out = run(
+        START,
+        prices(1, upto=ms("09:30:00"), behind=True),
+        prices(0, ("A", 11.0, ms("10:00:00")), upto=ms("10:00:00"), behind=True),
+        prices(0, ("A", 12.0, ms("10:00:00", 19)), upto=ms("17:00:00", 19), behind=False),
+    )
+    assert out == [] and len(state.pending) == 2 and state.behind == frozenset({1})
+    # Partition 1 catches up: its late price of the 18th makes that day's close.
+    state, out = run(
+        state,
+        prices(1, ("C", 9.0, ms("15:59:00")), upto=ms("15:59:00"), behind=True),
+        prices(1, upto=ms("17:00:00", 19), behind=False),
+    )
+    closing = next(t for t in out if isinstance(t, Tick) and t.ts.hour == 8 and t.ts.day == 18)
+    assert closing.price == (11 * 10 + 10 * 20 + 9 * 30) / 10
+    assert state.pending == () and state.behind == frozenset()
+
+
+@pytest.mark.parametrize("behind", [False, True])
+def test_an_idle_partition_stops_holding_back_after_the_rollover_wait(behind: bool) -> None:
+    # Partition 1 has read everything it has (idle), or says it has more (behind).
+    state, out = run(
+        START,
+        prices(1, ("B", 11.0, ms("10:00:00")), upto=ms("10:00:00"), behind=behind),
+        prices(0, ("A", 11.0, ms("10:01:00")), upto=ms("10:01:00"), behind=True),
+    )
+    assert [t.ts.minute for t in out] == [0]  # B at 10:00 is passed by both
+    state, out = run(
+        state, prices(0, ("A", 12.0, ms("10:17:00")), upto=ms("10:17:00"), behind=True)
+    )
+    # 10:01 is more than the 15-minute wait behind 10:17: released only past an idle one.
+    assert [t.ts.minute for t in out] == ([] if behind else [1])
+
+
+def flagged(streams: list[list[ConstituentPrices]]) -> list[list[ConstituentPrices]]:
+    """Each partition's batches as a reader fetched far behind would send them: every
+    batch but the last says behind, after a first word (at the epoch) that it is."""
+    return [
+        [
+            ConstituentPrices(
+                index="IDX", source_partition=source, prices=[], watermark_ms=0, behind=True
+            ),
+            *(b.model_copy(update={"behind": n < len(batches) - 1}) for n, b in enumerate(batches)),
+        ]
+        for source, batches in enumerate(streams)
+    ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(streams=partition_streams(), seed=st.randoms(use_true_random=False))
+def test_partitions_that_say_they_are_behind_hold_the_index_however_far(streams, seed) -> None:  # type: ignore[no-untyped-def]
+    """With a 15-minute rollover wait, partitions hours or a day apart give the ticks of
+    a wait longer than any lag: the rollover never applies to a partition behind."""
+    in_turn = [s for round_ in range(20) for s in (0, 1, 2)]
+    shuffled = [s for s, batches in enumerate(streams) for _ in batches]
+    seed.shuffle(shuffled)
+    order = [0, 1, 2, *shuffled]  # each reader's first word comes first
+    assert replay(flagged(streams), order, SPEC) == replay(streams, in_turn)

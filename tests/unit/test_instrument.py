@@ -186,7 +186,8 @@ def hk_history(draw: st.DrawFn) -> tuple[list[tuple[date, float]], list[Tick]]:
     """Seeded closes, then ticks over later sessions, prices wandering, in time order."""
     n_seed = draw(st.integers(0, 800))
     n_live = draw(st.integers(1, 6))
-    start = draw(st.integers(0, len(sessions_2020_2025) - n_seed - n_live - 1))
+    # Room for the gap (up to 3 sessions) between the seeded and the live sessions.
+    start = draw(st.integers(0, len(sessions_2020_2025) - n_seed - n_live - 4))
     price = 100.0
     seeded = []
     for s in sessions_2020_2025[start : start + n_seed]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -144,3 +145,11 @@ def test_a_loaded_record_stack_is_checked_as_its_constructor_checks() -> None:
     bad["gains"]["count"] = 0
     with pytest.raises(ValueError, match="RecordStack"):
         from_data(History, bad)
+
+
+def test_an_index_state_stores_the_partitions_behind_only_when_there_are_some() -> None:
+    state = stored_states.index_state()
+    assert b"behind" not in store_index(state)
+    behind = replace(state, behind=frozenset({2, 0}))
+    assert b'"behind":[0,2]' in store_index(behind)
+    assert load_index(store_index(behind)) == behind
