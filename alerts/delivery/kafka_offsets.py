@@ -9,6 +9,7 @@ import orjson
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from alerts.delivery.errors import DeliveryError
+from schemas.settings import Settings
 
 
 def reader(bootstrap: str, group: str = "tickwatch-recovery") -> Consumer:
@@ -24,6 +25,24 @@ def reader(bootstrap: str, group: str = "tickwatch-recovery") -> Consumer:
             # newer data would hold up the next partition's by up to 500 ms (a second
             # on the embedded broker).
             "fetch.wait.max.ms": 10,
+        }
+    )
+
+
+def group_reader(settings: Settings, group: str) -> Consumer:
+    """A consumer in `group` that reads committed messages only, commits only when told,
+    starts where the group has no position at the oldest message kept, and uses the
+    settings' group timeouts and fetch wait; the caller subscribes and closes it."""
+    return Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": group,
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": int(settings.session_timeout_s * 1000),
+            "heartbeat.interval.ms": int(settings.heartbeat_interval_s * 1000),
+            "fetch.wait.max.ms": settings.fetch_max_wait_ms,
         }
     )
 

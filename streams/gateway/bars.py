@@ -22,7 +22,7 @@ from redis import Redis, RedisError
 from alerts.core.decode import Incoming, Rejected, TickAt, route
 from alerts.core.market import Market
 from alerts.core.minute_bars import BarKey, Ohlc, SessionClock, fold, priced
-from alerts.delivery.kafka_offsets import ready_messages
+from alerts.delivery.kafka_offsets import group_reader, ready_messages
 from schemas.gateway import Bars
 from schemas.settings import Settings
 from streams.gateway.auth import current_user
@@ -72,18 +72,8 @@ class BarsIngest:
 
     def _consumer(self) -> Consumer:
         s = self._settings
-        consumer = Consumer(
-            {
-                "bootstrap.servers": s.kafka_bootstrap,
-                "group.id": f"{s.app_id}-gateway-bars",
-                "isolation.level": "read_committed",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",  # the first start reads every tick kept
-                "session.timeout.ms": int(s.session_timeout_s * 1000),
-                "heartbeat.interval.ms": int(s.heartbeat_interval_s * 1000),
-                "fetch.wait.max.ms": s.fetch_max_wait_ms,
-            }
-        )
+        # The first start reads every tick kept (the group has no position yet).
+        consumer = group_reader(s, f"{s.app_id}-gateway-bars")
         consumer.subscribe([s.topic_ticks])
         return consumer
 

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from redis import Redis
 from redis.exceptions import RedisError
 
-from alerts.delivery.kafka_offsets import ready_messages
+from alerts.delivery.kafka_offsets import group_reader, ready_messages
 from alerts.delivery.stream import Incoming, SyncAlertStream
 from schemas.alerts import Alert
 from schemas.settings import Settings
@@ -135,19 +135,8 @@ class AlertIngest:
 
     def _consumer(self) -> Consumer:
         s = self._settings
-        consumer = Consumer(
-            {
-                "bootstrap.servers": s.kafka_bootstrap,
-                "group.id": f"{s.app_id}-gateway",
-                "isolation.level": "read_committed",
-                "enable.auto.commit": False,
-                # on_assign seeks to Redis's position; this is only for a partition it misses.
-                "auto.offset.reset": "earliest",
-                "session.timeout.ms": int(s.session_timeout_s * 1000),
-                "heartbeat.interval.ms": int(s.heartbeat_interval_s * 1000),
-                "fetch.wait.max.ms": s.fetch_max_wait_ms,
-            }
-        )
+        # on_assign seeks to Redis's positions; "earliest" is only for a partition it misses.
+        consumer = group_reader(s, f"{s.app_id}-gateway")
         consumer.subscribe([s.topic_alerts], on_assign=self._on_assign, on_revoke=self._on_revoke)
         return consumer
 
