@@ -26,6 +26,7 @@ from alerts.delivery.kafka_offsets import group_reader, ready_messages
 from schemas.gateway import Bars
 from schemas.settings import Settings
 from streams.gateway.auth import current_user
+from streams.gateway.backoff import pause_s
 from streams.gateway.bar_store import BarWriter, read_bars
 from streams.market_files import load_market
 from streams.redis_ready import DEFAULT_REDIS_URL
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 _POLL_S = 0.5
 _MESSAGES_PER_POLL = 1000
+# The bars can wait: no 0.2 s first step.
 _BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
 
 
@@ -92,11 +94,11 @@ class BarsIngest:
                 self.kafka_errors += 1
                 failures += 1
                 log.warning("bars: Kafka: %s; retrying", error)
-                self._stopping.wait(_backoff(failures))
+                self._stopping.wait(pause_s(failures, _BACKOFF_S))
             except Exception:  # a bug must not end the chart's bars for good
                 failures += 1
                 log.exception("bars: a poll failed; its ticks are skipped")
-                self._stopping.wait(_backoff(failures))
+                self._stopping.wait(pause_s(failures, _BACKOFF_S))
         if consumer is not None:
             consumer.close()
 
@@ -140,12 +142,8 @@ class BarsIngest:
                 failures += 1
                 if failures == 1:
                     log.warning("bars: Redis: %s; retrying until it answers", error)
-                if self._stopping.wait(_backoff(failures)):
+                if self._stopping.wait(pause_s(failures, _BACKOFF_S)):
                     return False
-
-
-def _backoff(failures: int) -> float:
-    return _BACKOFF_S[min(failures, len(_BACKOFF_S)) - 1]
 
 
 # A tick's symbol, as schemas/ticks.py accepts it.

@@ -14,12 +14,12 @@ import logging
 from redis.exceptions import RedisError
 
 from alerts.delivery.stream import AlertStream, Entry
+from streams.gateway.backoff import pause_s
 
 log = logging.getLogger(__name__)
 
 _BLOCK_MS = 1000
 _READ_COUNT = 500
-_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
 class Subscriber:
@@ -124,7 +124,7 @@ class Fanout:
                 self.trouble = f"Redis: {error}"
                 if failures == 1:
                     log.warning("fan-out: Redis: %s; retrying", error)
-                await asyncio.sleep(_BACKOFF_S[min(failures, len(_BACKOFF_S)) - 1])
+                await asyncio.sleep(pause_s(failures))
                 continue
             if failures:
                 log.warning("fan-out: Redis answers again")

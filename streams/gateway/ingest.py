@@ -23,13 +23,13 @@ from alerts.delivery.kafka_offsets import group_reader, ready_messages
 from alerts.delivery.stream import Incoming, SyncAlertStream
 from schemas.alerts import Alert
 from schemas.settings import Settings
+from streams.gateway.backoff import pause_s
 from streams.redis_ready import DEFAULT_REDIS_URL
 
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.5
 _MESSAGES_PER_POLL = 500
-_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 T = TypeVar("T")
 
@@ -170,7 +170,7 @@ class AlertIngest:
                 failures += 1
                 self.trouble = f"poll: {error}"
                 log.warning("alerts ingest: poll failed (%s); retrying", error)
-                self._stopping.wait(_backoff(failures))
+                self._stopping.wait(pause_s(failures))
         if consumer is not None:
             consumer.close()
 
@@ -218,14 +218,10 @@ class AlertIngest:
                 self.trouble = f"Redis: {error}"
                 if failures == 1:
                     log.warning("alerts ingest: Redis %s: %s; retrying", what, error)
-                if self._stopping.wait(_backoff(failures)):
+                if self._stopping.wait(pause_s(failures)):
                     return None
                 continue
             if failures:
                 log.warning("alerts ingest: Redis answers again")
             self.trouble = None
             return result
-
-
-def _backoff(failures: int) -> float:
-    return _BACKOFF_S[min(failures, len(_BACKOFF_S)) - 1]
