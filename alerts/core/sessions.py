@@ -290,14 +290,7 @@ def get_calendar(
     empty range.
     """
     _check_grace(open_grace_minutes, close_grace_minutes)
-    try:
-        canonical = xc.resolve_alias(exchange)
-    except xc.errors.InvalidCalendarName:
-        raise UnknownExchangeError(exchange, sorted(known_exchanges())) from None
-    # The class, not an instance: its bounds are needed before building it.
-    factory = xc.calendar_utils.global_calendar_dispatcher._calendar_factories.get(canonical)
-    if factory is None:
-        raise UnknownExchangeError(exchange, sorted(known_exchanges()))
+    canonical, factory = _calendar_class(exchange)
     first, last = _clip(factory, start or _EARLIEST, end or date.today() + _DEFAULT_HORIZON)
     built_from = first
     if start is None and _recent_start() < last:
@@ -319,6 +312,13 @@ def get_calendar(
 def exchange_timezone(exchange: str) -> ZoneInfo:
     """The exchange's own time zone (UTC for "24/7"), without building its calendar;
     UnknownExchangeError for an unknown name."""
+    zone = _calendar_class(exchange)[1].tz
+    return zone if isinstance(zone, ZoneInfo) else ZoneInfo(str(zone))
+
+
+def _calendar_class(exchange: str) -> tuple[str, type[xc.ExchangeCalendar]]:
+    """The exchange's canonical name and calendar class; UnknownExchangeError if none.
+    The class, not an instance: its bounds and time zone are known before building it."""
     try:
         canonical = xc.resolve_alias(exchange)
     except xc.errors.InvalidCalendarName:
@@ -326,8 +326,7 @@ def exchange_timezone(exchange: str) -> ZoneInfo:
     factory = xc.calendar_utils.global_calendar_dispatcher._calendar_factories.get(canonical)
     if factory is None:
         raise UnknownExchangeError(exchange, sorted(known_exchanges()))
-    zone = factory.tz
-    return zone if isinstance(zone, ZoneInfo) else ZoneInfo(str(zone))
+    return canonical, factory
 
 
 def _clip(factory: type[xc.ExchangeCalendar], start: date, end: date) -> tuple[date, date]:
