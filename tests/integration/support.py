@@ -6,7 +6,13 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Message
 
-from alerts.delivery.kafka_offsets import committed_offsets, partitions_of, read_to_end, reader
+from alerts.delivery.kafka_offsets import (
+    GroupOffsets,
+    committed_offsets,
+    partitions_of,
+    read_to_end,
+    reader,
+)
 from schemas.alerts import Alert
 from schemas.settings import Settings
 from schemas.ticks import Tick
@@ -48,3 +54,12 @@ def processed_all(settings: Settings, ends: dict[int, int]) -> Settling:
     """True once the worker has committed every tick and everything derived from them
     (the settle check of streams/dev/workers.py, without the worker's counts)."""
     return Settling(lambda: backlog(settings, ends))
+
+
+def log_start(settings: Settings, topic: str, partition: int = 0) -> int:
+    """The oldest offset Kafka still keeps of the topic's partition."""
+    probe = GroupOffsets(settings.kafka_bootstrap, "probe")
+    try:
+        return probe.log_start(topic, partition)
+    finally:
+        probe.close()

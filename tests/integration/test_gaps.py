@@ -7,7 +7,6 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from alerts.delivery.kafka_offsets import GroupOffsets
 from schemas.settings import Settings
 from schemas.ticks import Tick
 from streams.dev.broker import spawn_broker
@@ -15,15 +14,7 @@ from streams.dev.children import stop_child
 from streams.dev.workers import start_worker, wait_until, worker_counts
 from streams.replay import publish_ticks
 from streams.topics import topic_specs
-from tests.integration.support import committed, processed_all
-
-
-def log_start(settings: Settings) -> int:
-    probe = GroupOffsets(settings.kafka_bootstrap, "probe")
-    try:
-        return probe.log_start(settings.topic_ticks, 0)
-    finally:
-        probe.close()
+from tests.integration.support import committed, log_start, processed_all
 
 
 def test_a_position_below_the_log_start_is_one_error_and_a_count(
@@ -46,7 +37,7 @@ def test_a_position_below_the_log_start_is_one_error_and_a_count(
         flood = [Tick(symbol=f"S{n % 500:03d}", price=50.0, ts=start + timedelta(seconds=n))
                  for n in range(90_000)]  # fmt: skip
         ends = publish_ticks(flood, settings.kafka_bootstrap, settings.topic_ticks, batch=1000)
-        lost = log_start(settings) - read_to
+        lost = log_start(settings, settings.topic_ticks) - read_to
         assert lost > 0  # the broker dropped messages the group had not read
 
         worker = start_worker(settings, log)

@@ -8,26 +8,17 @@ from pathlib import Path
 
 import httpx
 
-from alerts.delivery.kafka_offsets import GroupOffsets
-from schemas.settings import Settings
 from streams.dev.broker import spawn_broker
 from streams.dev.gateways import running_gateway
 from streams.dev.redis_server import free_port
 from streams.dev.workers import wait_until
 from streams.topics import topic_specs
 from tests.integration.gateway_support import gateway_settings, make_alert, publish
+from tests.integration.support import log_start
 
 
 def ingested(url: str) -> dict[str, int]:
     return httpx.get(f"{url}/healthz", timeout=5).json()["ingest"]  # type: ignore[no-any-return]
-
-
-def log_start(settings: Settings) -> int:
-    probe = GroupOffsets(settings.kafka_bootstrap, "probe")
-    try:
-        return probe.log_start(settings.topic_alerts, 0)
-    finally:
-        probe.close()
 
 
 def test_alerts_deleted_before_the_gateway_read_them_are_one_error_and_a_count(
@@ -48,7 +39,7 @@ def test_alerts_deleted_before_the_gateway_read_them_are_one_error_and_a_count(
             for n in range(4_000)
         ]
         publish(settings, flood)
-        lost = log_start(settings) - 1
+        lost = log_start(settings, settings.topic_alerts) - 1
         assert lost > 0  # the broker dropped alerts the gateway had not read
         with running_gateway(settings, log) as gateway:
             wait_until(
