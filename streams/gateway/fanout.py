@@ -83,6 +83,7 @@ class Fanout:
         self._queue_size = queue_size
         self._subscribers: set[Subscriber] = set()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         #: The last Redis trouble, None once it answers again.
         self.trouble: str | None = None
 
@@ -106,6 +107,9 @@ class Fanout:
         self._task = asyncio.create_task(self._run(), name="gateway-fanout")
 
     async def stop(self) -> None:
+        """End the reader: at once, or (when the Redis client swallows the cancel, as
+        redis-py's blocking read sometimes does) when its current read returns."""
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -114,7 +118,7 @@ class Fanout:
     async def _run(self) -> None:
         last: str | None = None
         failures = 0
-        while True:
+        while not self._stopping:
             try:
                 if last is None:
                     last = await self._stream.last_position() or "0"

@@ -220,3 +220,24 @@ async def test_a_burst_comes_in_bounded_batches_in_order() -> None:
     await fanout.stop()
     assert [len(b) for b in batches] == [BATCH_ENTRIES] * 3 + [8]  # not one write each
     assert positions([e for b in batches for e in b]) == list(range(2, 202))
+
+
+class SwallowingStream(Stream):
+    """A blocking read that, as redis-py's sometimes does, eats the cancel of its task and
+    returns empty when its block ends."""
+
+    async def wait_after(self, position: str, block_ms: int, count: int) -> list[Entry]:
+        try:
+            await asyncio.sleep(block_ms / 1000)
+        except asyncio.CancelledError:
+            await asyncio.sleep(block_ms / 1000)
+        return []
+
+
+async def test_the_fanout_stops_even_when_its_read_swallows_the_cancel() -> None:
+    fanout = Fanout(SwallowingStream())  # type: ignore[arg-type]
+    await fanout.start()
+    await asyncio.sleep(0.01)
+    stopping = asyncio.create_task(fanout.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=3)  # one block of 1 s, not for ever
+    assert done and not fanout.running
