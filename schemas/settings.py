@@ -68,6 +68,19 @@ class Settings(BaseSettings):
     web_enabled: bool = False
     web_port: int = Field(default=6066, ge=0, le=65535)
     log_level: str = Field(default="warn", pattern=r"^(crit|error|warn|info|debug)$")
+    # Prometheus metrics (/metrics), served by each process on a port of its own.
+    metrics_enabled: bool = Field(
+        default=True, description="Serve Prometheus metrics; false: no endpoint, no cost."
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address the metrics endpoints listen on (0.0.0.0: all)."
+    )
+    metrics_port: int = Field(
+        default=9108, ge=0, le=65535, description="A worker's metrics port (0: any free port)."
+    )
+    gateway_metrics_port: int = Field(
+        default=9109, ge=0, le=65535, description="The gateway's metrics port (0: any free port)."
+    )
     # The gateway (`tickwatch gateway`): alerts pushed to traders over HTTP.
     gateway_host: str = Field(
         default="127.0.0.1", description="Address the gateway listens on (0.0.0.0: all)."
