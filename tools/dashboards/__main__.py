@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from tools.dashboards.files import ROOT, drifted, generate, write
+from tools.dashboards.files import DASHBOARD_DIR, ROOT, drifted, generate, write
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -19,20 +20,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="write nothing; exit 1 naming each committed file that differs from the code",
     )
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=DASHBOARD_DIR,
+        help=f"where the JSON files are (default: {DASHBOARD_DIR.relative_to(ROOT)})",
+    )
     args = parser.parse_args(argv)
-    texts = generate()
+    texts = generate(args.dir)
     if args.check:
         stale = drifted(texts)
         for path in stale:
+            state = "differs from the code" if path.exists() else "is missing"
             print(
-                f"dashboards: {path.relative_to(ROOT)} differs from the code "
-                "(run python -m tools.dashboards)",
+                f"dashboards: {_shown(path)} {state} (run python -m tools.dashboards)",
                 file=sys.stderr,
             )
         return 1 if stale else 0
-    for path in write(texts):
-        print(f"dashboards: wrote {path.relative_to(ROOT)}")
+    try:
+        written = write(texts)
+    except OSError as error:
+        print(f"dashboards: cannot write {error.filename}: {error.strerror}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"dashboards: wrote {_shown(path)}")
     return 0
+
+
+def _shown(path: Path) -> str:
+    """The path from the repository's root when it is inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 if __name__ == "__main__":

@@ -24,9 +24,9 @@ def render(dashboard: dict[str, Any]) -> str:
     return json.dumps(dashboard, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def generate() -> dict[Path, str]:
-    """Each dashboard file's path and the text the code makes of it."""
-    return {DASHBOARD_FILES[uid]: render(build()) for uid, build in BUILDERS.items()}
+def generate(directory: Path = DASHBOARD_DIR) -> dict[Path, str]:
+    """Each dashboard file's path (in `directory`) and the text the code makes of it."""
+    return {directory / f"{uid}.json": render(build()) for uid, build in BUILDERS.items()}
 
 
 def write(texts: dict[Path, str]) -> list[Path]:
