@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -21,7 +22,8 @@ from schemas.settings import Settings
 from schemas.ticks import Tick
 from streams.gaps import GapWatch
 from streams.lag import LagWatch
-from streams.metrics import StatsWriter
+from streams.metrics import StatsWriter, WorkerCounts
+from streams.metrics_timings import Untimed
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +44,28 @@ class BatchEngine(Protocol[Result]):
 @dataclass(frozen=True)
 class Engines:
     """What the agents of one worker share: the ingest engine and the index engine, the
-    watches for skipped offsets on their topics, and the worker's counts."""
+    watches for skipped offsets on their topics, the worker's counts and timings."""
 
     ingest: Engine
     index: IndexEngine
     ticks_gaps: GapWatch
     constituents_gaps: GapWatch
     stats: StatsWriter
+    timings: Untimed
     ticks_lag: LagWatch | None = None  # None: the index agent hears nothing of lag
+    metrics: bool = False  # keep the gauges of lag and assignment up to date
 
 
 def _incoming(events: Any) -> list[Incoming]:
     return [Incoming(e.message.partition, e.message.offset, e.message.value) for e in events]
 
 
-async def until_done(engine: BatchEngine[Result], batch: Sequence[Incoming], what: str) -> Result:
+async def until_done(
+    engine: BatchEngine[Result],
+    batch: Sequence[Incoming],
+    what: str,
+    counts: WorkerCounts | None = None,
+) -> Result:
     """The batch processed, however long Redis or Kafka is out of reach.
 
     Letting the agent crash instead would lose the batch: Faust restarts a crashed agent
@@ -74,6 +83,8 @@ async def until_done(engine: BatchEngine[Result], batch: Sequence[Incoming], wha
             log.warning("%s batch of %d not processed (%s: %s); retrying in %.1f s",
                         what, len(batch), type(error).__name__, error, pause)  # fmt: skip
             engine.forget()
+            if counts is not None:
+                counts.redone("unreachable")
             await asyncio.sleep(pause)
             attempt += 1
 
@@ -93,7 +104,10 @@ class _Knowing:
 
 
 async def ingest_batch(
-    engine: Engine, batch: Sequence[Incoming], behind: Mapping[int, bool] | None = None
+    engine: Engine,
+    batch: Sequence[Incoming],
+    behind: Mapping[int, bool] | None = None,
+    counts: WorkerCounts | None = None,
 ) -> BatchResult | None:
     """The batch processed (see until_done); None when it failed for a reason other than
     Redis or Kafka being out of reach, a bug, say. Then its messages go to the
@@ -101,7 +115,7 @@ async def ingest_batch(
     with a crashed agent; the engine starts the next batch from Redis."""
     try:
         knowing = engine if behind is None else _Knowing(engine, behind)
-        return await until_done(knowing, batch, "ticks")
+        return await until_done(knowing, batch, "ticks", counts)
     except Exception as error:
         detail = f"{type(error).__name__}: {error}"
         log.exception("ticks batch of %d failed; dead-lettered as internal_error", len(batch))
@@ -134,9 +148,19 @@ def register(
             if both.ticks_lag is not None:
                 both.ticks_lag.forget()
 
+    def watch_partitions(counts: WorkerCounts) -> None:
+        """Lag and assignment, as the consumer knows them now (on the event loop: the
+        consumer's state is not for other threads)."""
+        topics = (settings.topic_ticks, settings.topic_constituents)
+        owned_now = [tp for tp in app.consumer.assignment() if tp.topic in topics]
+        counts.assigned = {t: sum(1 for tp in owned_now if tp.topic == t) for t in topics}
+        counts.lag = partition_lag(app, owned_now, counts.next_offsets)
+
     @app.timer(interval=0.5)  # type: ignore[misc]
     async def write_stats() -> None:
         for both in started:
+            if both.metrics:
+                watch_partitions(both.stats.counts)
             await both.stats.maybe_write()
 
     @app.agent(ticks, name="ingest")
@@ -144,21 +168,26 @@ def register(
         both = await engines()
         started.append(both)
         counts = both.stats.counts
+        timings = both.timings
         try:
             async for events in stream.take_events(  # type: ignore[attr-defined]
                 settings.batch_max, within=settings.batch_within_s
             ):
+                taken_at, started_s = time.time(), time.perf_counter()
                 batch = _incoming(events)
                 counts.lost(await both.ticks_gaps.check(batch))
                 held_before = set(both.ingest.lost)
                 behind = None
                 if both.ticks_lag is not None:
                     behind = await both.ticks_lag.behind(batch, owned(settings.topic_ticks))
-                result = await ingest_batch(both.ingest, batch, behind)
+                result = await ingest_batch(both.ingest, batch, behind, counts)
                 if result is None:
                     counts.dead_lettered(settings.topic_ticks, batch, "internal_error")
                     continue
+                timings.published(result.alerts, taken_at)
+                timings.batch("ingest", len(batch), time.perf_counter() - started_s)
                 counts.ingested(settings.topic_ticks, batch, result)
+                counts.seen(both.ingest.event_times())
                 newly_lost = both.ingest.lost - held_before
                 if newly_lost:  # stop fetching what cannot be applied
                     app.consumer.pause_partitions(
@@ -187,9 +216,11 @@ def register(
         async for events in stream.take_events(  # type: ignore[attr-defined]
             settings.batch_max, within=settings.batch_within_s
         ):
+            started_s = time.perf_counter()
             batch = _incoming(events)
             counts.lost(await both.constituents_gaps.check(batch))
-            result = await until_done(both.index, batch, "constituents")
+            result = await until_done(both.index, batch, "constituents", counts)
+            both.timings.batch("index", len(batch), time.perf_counter() - started_s)
             index_ticks = sum(1 for e in result.emitted if isinstance(e, Tick))
             counts.indexed(settings.topic_constituents, batch, index_ticks)
             log.info(
@@ -199,3 +230,20 @@ def register(
                 result.duplicates,
                 len(result.emitted),
             )
+
+
+def partition_lag(
+    app: faust.App, owned: Sequence[TP], next_offsets: Mapping[str, int]
+) -> dict[tuple[str, int], int]:
+    """High watermark minus the next offset to process, for each owned partition the
+    worker has processed from and whose high watermark the consumer knows."""
+    lag = {}
+    for tp in owned:
+        following = next_offsets.get(f"{tp.topic}:{tp.partition}")
+        try:
+            high = app.consumer.highwater(tp)
+        except (AssertionError, KeyError, AttributeError):  # aiokafka asserts assignment
+            continue
+        if following is not None and isinstance(high, int):
+            lag[(tp.topic, tp.partition)] = max(0, high - following)
+    return lag

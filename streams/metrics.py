@@ -2,8 +2,8 @@
 
 The agents record each batch's outcome here (never inside the state commit); a writer
 copies the counts to a Redis hash, `{prefix}:stats:{pid}`, which `tickwatch demo`
-sums into its summary and `tickwatch bench` reads. Prometheus will read the same
-object.
+sums into its summary and `tickwatch bench` reads; Prometheus reads the same object
+at scrape time (streams/metrics_collector.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from redis.exceptions import RedisError
 
 from alerts.core.decode import Incoming
 from alerts.engine.ticks import BatchResult
-from alerts.store.versioned import Counters
 from streams.gaps import Gap
 
 log = logging.getLogger(__name__)
@@ -40,8 +39,16 @@ class WorkerCounts:
     index_ticks: int = 0  # index levels the index agent published to the ticks topic
     first_ms: int = 0
     last_ms: int = 0
+    redis_roundtrips: int = 0  # of the state stores and this writer
     labelled: Counter[str] = field(default_factory=Counter)
     next_offsets: dict[str, int] = field(default_factory=dict)  # "topic:partition"
+    # For Prometheus only (not in the stats hash):
+    indices: frozenset[str] = frozenset()  # the computed indices' symbols
+    alert_stages: Counter[tuple[str, str]] = field(default_factory=Counter)  # kind, stage
+    index_alerts: Counter[str] = field(default_factory=Counter)
+    event_ms: dict[str, int] = field(default_factory=dict)  # latest tick, by exchange
+    lag: dict[tuple[str, int], int] = field(default_factory=dict)  # owned partitions
+    assigned: dict[str, int] = field(default_factory=dict)  # partitions owned, by topic
 
     def ingested(self, topic: str, batch: Sequence[Incoming], result: BatchResult) -> None:
         """A batch of ticks topic messages was applied, with this outcome."""
@@ -54,8 +61,19 @@ class WorkerCounts:
         self.alerts += len(result.alerts)
         self._add("ignored", result.ignored)
         self._add("dead_letters", result.rejected_by)
-        self._add("alerts", Counter(alert.kind for alert in result.alerts))
+        if result.alerts:
+            self._add("alerts", Counter(alert.kind for alert in result.alerts))
+            self.alert_stages.update((alert.kind, alert.stage) for alert in result.alerts)
+            self.index_alerts.update(
+                a.instrument for a in result.alerts if a.instrument in self.indices
+            )
         self._through(topic, batch)
+
+    def seen(self, event_ms: Mapping[str, int]) -> None:
+        """The latest tick event times the ingest engine has read, by exchange."""
+        for exchange, ts_ms in event_ms.items():
+            if ts_ms > self.event_ms.get(exchange, -1):
+                self.event_ms[exchange] = ts_ms
 
     def dead_lettered(self, topic: str, batch: Sequence[Incoming], reason: str) -> None:
         """A whole batch went to the dead-letter topic (internal_error)."""
@@ -76,6 +94,7 @@ class WorkerCounts:
         now_ms = int(time.time() * 1000)
         self.first_ms = self.first_ms or now_ms
         self.last_ms = now_ms
+        self.labelled[f"consumed:{topic}"] += len(batch)
         for message in batch:
             key = f"{topic}:{message.partition}"
             self.next_offsets[key] = max(self.next_offsets.get(key, 0), message.offset + 1)
@@ -84,16 +103,21 @@ class WorkerCounts:
         for gap in gaps:
             self.labelled[f"lost:{gap.topic}"] += gap.count
 
+    def redone(self, reason: str) -> None:
+        """A batch redone: its commit refused (`stale_state`, `state_lost`), or Redis or
+        Kafka out of reach (`unreachable`)."""
+        self.labelled[f"retries:{reason}"] += 1
+
     def _add(self, name: str, counts: Mapping[str, int]) -> None:
         for label, count in counts.items():
             self.labelled[f"{name}:{label}"] += count
 
-    def fields(self, store: Counters) -> dict[str, int]:
-        """The counts as one flat hash (with the store's Redis round trips)."""
+    def fields(self) -> dict[str, int]:
+        """The counts as one flat hash."""
         totals = ("messages", "ticks", "applied", "duplicates", "held", "alerts")
         flat = {name: getattr(self, name) for name in (*totals, "index_ticks")}
         flat.update(first_ms=self.first_ms, last_ms=self.last_ms)
-        flat["redis_roundtrips"] = store.redis_roundtrips
+        flat["redis_roundtrips"] = self.redis_roundtrips
         flat.update(self.labelled)
         flat.update({f"next:{key}": offset for key, offset in self.next_offsets.items()})
         return flat
@@ -107,14 +131,12 @@ class StatsWriter:
         redis: Redis,
         key: str,
         counts: WorkerCounts,
-        store: Counters,
         interval_s: float = 0.5,
         ttl_s: int = 86_400,
     ) -> None:
         self._redis = redis
         self.key = key
         self.counts = counts
-        self._store = store
         self._interval_s = interval_s
         self._ttl_s = ttl_s  # a dead worker's counts go after a day
         self._written: dict[str, int] = {}
@@ -128,13 +150,13 @@ class StatsWriter:
     async def write(self) -> None:
         """Write the counts if they changed since the last write."""
         async with self._lock:
-            flat = self.counts.fields(self._store)
+            flat = self.counts.fields()
             self._at = time.monotonic()
             # Round trips alone (this write is one) are no reason to write again.
             if {**flat, "redis_roundtrips": 0} == {**self._written, "redis_roundtrips": 0}:
                 return
-            self._store.redis_roundtrips += 1
-            flat["redis_roundtrips"] = self._store.redis_roundtrips
+            self.counts.redis_roundtrips += 1
+            flat["redis_roundtrips"] = self.counts.redis_roundtrips
             try:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     pipe.hset(self.key, mapping=flat)  # type: ignore[arg-type]

@@ -36,6 +36,14 @@ class SessionClock:
         """After closing what had ended: the earliest deadline still open (inf: none)."""
         self._next_deadline[(partition, exchange)] = deadline_ms
 
+    def latest(self) -> dict[str, int]:
+        """Each exchange's latest event time (epoch ms) over every partition."""
+        found: dict[str, int] = {}
+        for (_, exchange), ts_ms in self._now.items():
+            if ts_ms > found.get(exchange, -1):
+                found[exchange] = ts_ms
+        return found
+
     def forget(self) -> None:
         self._now.clear()
         self._next_deadline.clear()

@@ -298,11 +298,7 @@ def snapshot(state: IndexState, spec: IndexSpec, now_ms: int) -> IndexSnapshot:
         for c in attribution(state.level, state.previous_closes, top=_TOP)
     )
     members = list(state.level.weights)
-    coverage = _coverage(state.level.weights, state.previous_closes or state.prices, state.reported)
-    stale_ms = int(spec.stale_after_s * 1000)
-    stale = sorted(
-        s for s in members if s not in state.reported or now_ms - state.last_ts.get(s, 0) > stale_ms
-    )
+    coverage, stale = freshness(state, spec, now_ms)
     return IndexSnapshot(
         contributors=contributors,
         reported=sum(1 for s in members if s in state.reported),
@@ -311,6 +307,25 @@ def snapshot(state: IndexState, spec: IndexSpec, now_ms: int) -> IndexSnapshot:
         stale=tuple(stale[:_STALE_LISTED]),
         complete=coverage >= spec.min_coverage,
     )
+
+
+def freshness(state: IndexState, spec: IndexSpec, now_ms: int) -> tuple[float, list[str]]:
+    """How much of the index has reported this session (by weight, 0..1), and its stale
+    constituents, sorted: no price this session, or none for stale_after_s. Before the
+    index has a level, every constituent without a price is stale."""
+    if state.level is None:
+        day = state.composition_day or state.session or date.min
+        return 0.0, sorted(
+            c.symbol for c in spec.constituents_on(day) if c.symbol not in state.prices
+        )
+    coverage = _coverage(state.level.weights, state.previous_closes or state.prices, state.reported)
+    stale_ms = int(spec.stale_after_s * 1000)
+    stale = sorted(
+        s
+        for s in state.level.weights
+        if s not in state.reported or now_ms - state.last_ts.get(s, 0) > stale_ms
+    )
+    return coverage, stale
 
 
 def _coverage(

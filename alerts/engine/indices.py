@@ -86,6 +86,11 @@ class IndexEngine:
     def forget(self) -> None:
         self._cache.clear()
 
+    def states(self) -> list[tuple[IndexSpec, IndexState]]:
+        """The indices this worker has computed since it took its partitions, as last
+        committed (a copy: the metrics read it from their own thread)."""
+        return [(self._specs[symbol], state) for symbol, (_, state) in list(self._cache.items())]
+
     async def process(self, batch: Sequence[Incoming]) -> IndexResult:
         decoded = []
         result = IndexResult()
@@ -121,6 +126,7 @@ class IndexEngine:
             return done
 
         async def refused(stale: Exception) -> None:
+            self._store.watch.redone(StaleStateError.reason)
             log.info("%s; reloading", stale)
             self._cache.clear()
 

@@ -79,10 +79,18 @@ class Engine:
         self._members: dict[int, set[str]] = {}
         self._clock = SessionClock()
         self._delivered: list[Delivered] = []
+        # Alerts committed to outboxes and not yet on Kafka, for the metrics: above
+        # zero for long only while Kafka refuses them.
+        self.outbox_pending = 0
 
     async def start(self) -> None:
         """Learn where the alerts topic ends, before the first batch."""
         await asyncio.to_thread(self._publisher.track, self._topics.alerts)
+
+    def event_times(self) -> dict[str, int]:
+        """The latest tick event time (epoch ms) of each exchange, as far as this worker
+        has read since it took its partitions."""
+        return self._clock.latest()
 
     def forget(self) -> None:
         """Drop everything cached: after a rebalance another worker may own it."""
@@ -195,7 +203,9 @@ class Engine:
             for symbol, entry in entries
             if orjson.loads(entry.alert_json)["alert_id"] not in published
         ]
+        self.outbox_pending = len(missing)
         await self._publisher.publish(missing)
+        self.outbox_pending = 0
         self._delivered += [Delivered(s, e.encoded) for s, e in entries]
         log.warning("outbox recovery: %d alert(s) left by a stopped worker, %d already on %s, "
                     "%d published now", len(entries), len(entries) - len(missing),
@@ -232,6 +242,7 @@ class Engine:
             return step
 
         async def refused(error: Exception) -> None:
+            self._store.watch.redone(getattr(error, "reason", "stale_state"))
             if isinstance(error, StateLostError):
                 await self._recheck_epochs()
                 return
@@ -250,6 +261,7 @@ class Engine:
         )
         # Only now: a refused attempt leaves nothing behind, its redo starts from Redis.
         self._delivered = []
+        self.outbox_pending += sum(len(m.outbox) for m in step.moved)
         self._clock = step.clock
         for partition, found in step.registered.items():
             self._members.setdefault(partition, set()).update(found)
@@ -274,6 +286,7 @@ class Engine:
             for entry in m.outbox
         ]
         await self._publisher.publish(records)
+        self.outbox_pending = 0
         self._delivered += [Delivered(m.symbol, e.encoded) for m in moved for e in m.outbox]
 
     async def _dead_letter(self, rejected: Sequence[Rejected]) -> None:

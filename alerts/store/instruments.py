@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from alerts.core.instrument import InstrumentState
 from alerts.core.session_history import History
 from alerts.store.codec import decode, encode
 from alerts.store.errors import StaleStateError, StateLostError
-from alerts.store.versioned import Commit, Counters, VersionedScript
+from alerts.store.versioned import UNWATCHED, Commit, StoreWatch, VersionedScript
 
 # The history changes once a session, the rest on every tick: each has its own field.
 _APART = ("history",)
@@ -57,11 +58,11 @@ class Loaded:
 class StateStore:
     """The Redis side of market state; instrument keys are hash-tagged by instrument."""
 
-    def __init__(self, redis: Redis, prefix: str, counters: Counters | None = None) -> None:
+    def __init__(self, redis: Redis, prefix: str, watch: StoreWatch = UNWATCHED) -> None:
         self._redis = redis
         self._prefix = prefix
-        self.counters = counters or Counters()
-        self._script = VersionedScript(redis, self.counters)
+        self.watch = watch
+        self._script = VersionedScript(redis, watch)
 
     def state_key(self, symbol: str) -> str:
         return f"{self._prefix}:{{{symbol}}}:state"
@@ -79,8 +80,9 @@ class StateStore:
         """Each partition's state epoch; None where Redis has none."""
         if not partitions:
             return {}
-        self.counters.redis_roundtrips += 1
+        started = time.perf_counter()
         found = await self._redis.mget([self.epoch_key(topic, p) for p in partitions])
+        self.watch.round_trip(time.perf_counter() - started, False)
         return {
             p: (e.decode() if isinstance(e, bytes) else e)
             for p, e in zip(partitions, found, strict=True)
@@ -89,17 +91,19 @@ class StateStore:
     async def start_epoch(self, topic: str, partition: int) -> str:
         """The partition's epoch, made now unless another worker made one first."""
         key = self.epoch_key(topic, partition)
-        self.counters.redis_roundtrips += 1
+        started = time.perf_counter()
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(key, uuid.uuid4().hex, nx=True)
             pipe.get(key)
             _, epoch = await pipe.execute()
+        self.watch.round_trip(time.perf_counter() - started, False)
         return epoch.decode() if isinstance(epoch, bytes) else str(epoch)
 
     async def members(self, topic: str, partition: int) -> set[str]:
         """Every instrument ever seen on this partition of the ticks topic."""
-        self.counters.redis_roundtrips += 1
+        started = time.perf_counter()
         raw = await self._redis.smembers(self.members_key(topic, partition))
+        self.watch.round_trip(time.perf_counter() - started, False)
         return {m.decode() if isinstance(m, bytes) else str(m) for m in raw}
 
     async def load(self, symbols: Iterable[str], with_outboxes: bool = False) -> Loaded:
@@ -107,13 +111,14 @@ class StateStore:
         wanted = list(symbols)
         if not wanted:
             return Loaded({}, {})
+        started = time.perf_counter()
         async with self._redis.pipeline(transaction=False) as pipe:
             for symbol in wanted:
                 pipe.hmget(self.state_key(symbol), "v", "s", "h")
                 if with_outboxes:
                     pipe.lrange(self.outbox_key(symbol), 0, -1)
             rows = await pipe.execute()
-        self.counters.redis_roundtrips += 1
+        self.watch.round_trip(time.perf_counter() - started, False)
         states: dict[str, Versioned] = {}
         outboxes: dict[str, list[bytes]] = {}
         step = 2 if with_outboxes else 1

@@ -6,8 +6,10 @@ commit is one script run, so it is atomic and costs one round trip.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -62,11 +64,28 @@ return 0
 """
 
 
-@dataclass
-class Counters:
-    """The store's own count of Redis round trips (the worker's counts read it)."""
+class StoreWatch(Protocol):
+    """Told what the stores do with Redis, for the worker's metrics (kept out of here)."""
 
-    redis_roundtrips: int = 0
+    def round_trip(self, seconds: float, commit: bool) -> None:
+        """One Redis round trip took `seconds`; `commit`: it ran the commit script."""
+
+    def redone(self, reason: str) -> None:
+        """A batch's commit was refused and the batch is redone (`stale_state`,
+        `state_lost`)."""
+
+
+class Unwatched:
+    """A StoreWatch that notes nothing (seed runs, tests)."""
+
+    def round_trip(self, seconds: float, commit: bool) -> None:
+        pass
+
+    def redone(self, reason: str) -> None:
+        pass
+
+
+UNWATCHED = Unwatched()
 
 
 @dataclass(frozen=True)
@@ -129,9 +148,9 @@ class Commit:
 class VersionedScript:
     """Runs commits on one Redis, loading the script again after a restart or a flush."""
 
-    def __init__(self, redis: Redis, counters: Counters) -> None:
+    def __init__(self, redis: Redis, watch: StoreWatch = UNWATCHED) -> None:
         self._redis = redis
-        self._counters = counters
+        self._watch = watch
         self._sha: str | None = None
 
     async def run(
@@ -147,8 +166,8 @@ class VersionedScript:
                 if before is not None:
                     before(pipe)
                 pipe.evalsha(self._sha, len(keys), *keys, *args)
+                started = time.perf_counter()
                 try:
-                    self._counters.redis_roundtrips += 1
                     results = await pipe.execute()
                     break
                 except NoScriptError:
@@ -156,6 +175,8 @@ class VersionedScript:
                     self._sha = None
                     if attempt == 2:
                         raise
+                finally:
+                    self._watch.round_trip(time.perf_counter() - started, True)
         verdict = int(results[-1])
         if verdict < 0:
             return Refusal(epoch_lost=True, position=-verdict - 1)

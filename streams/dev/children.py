@@ -75,6 +75,11 @@ def _dies_with(parent: int) -> Callable[[], None] | None:
     return in_child
 
 
+#: Settings of ports a child serves metrics on: 0 (any free port) unless chosen, so
+#: that children never collide on the defaults (they tell the port they got).
+METRICS_PORTS = ("metrics_port", "gateway_metrics_port")
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
     """The settings as TICKWATCH_* variables, to hand to a child process."""
     env = {}
@@ -87,8 +92,11 @@ def settings_env(settings: Settings) -> dict[str, str]:
 def spawn_tickwatch(
     command: Sequence[str], settings: Settings, log: Output
 ) -> subprocess.Popen[bytes]:
-    """`tickwatch COMMAND...` with these settings, its stdout and stderr to log."""
-    env = {**os.environ, **settings_env(settings), "PYTHONUNBUFFERED": "1"}
+    """`tickwatch COMMAND...` with these settings, its stdout and stderr to log; its
+    metrics on any free port unless `settings` chose one (see `metrics_urls`)."""
+    free = {name: 0 for name in METRICS_PORTS if name not in settings.model_fields_set}
+    chosen = settings.model_copy(update=free)
+    env = {**os.environ, **settings_env(chosen), "PYTHONUNBUFFERED": "1"}
     args = [sys.executable, "-m", "streams.cli", *command]
     return spawn(args, stdout=log, stderr=log, env=env)
 
@@ -100,6 +108,17 @@ def last_lines(path: Path, count: int = 1) -> list[str]:
     except OSError:
         return []
     return [line for line in lines if line][-count:]
+
+
+def metrics_urls(path: Path, component: str) -> list[str]:
+    """The metrics URLs that `tickwatch worker` or `gateway` processes (`component`)
+    announced in this log, in the order they started."""
+    announced = f"tickwatch {component}: metrics "
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return []
+    return [line.split(announced, 1)[1].strip() for line in text.splitlines() if announced in line]
 
 
 def stop_child(process: subprocess.Popen[bytes], timeout_s: float = 15.0) -> int:

@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime
 
 from alerts.core.decode import Incoming
 from alerts.engine.ticks import BatchResult
-from alerts.store.versioned import Counters
 from schemas.alerts import Alert, alert_id
 from streams.gaps import Gap
 from streams.metrics import WorkerCounts, summed
@@ -28,11 +27,14 @@ def test_a_batch_is_counted_by_outcome_and_partition() -> None:
                          rejected_by={"invalid_tick": 2}, alerts=[alert("daily_move")])  # fmt: skip
     counts.ingested("ticks", batch, result)
     counts.lost([Gap("ticks", 1, 10, 25)])
-    flat = counts.fields(Counters(redis_roundtrips=4))
+    counts.redis_roundtrips = 4
+    counts.redone("stale_state")
+    flat = counts.fields()
     assert {k: v for k, v in flat.items() if not k.endswith("_ms")} == {
         "messages": 3, "ticks": 11, "applied": 5, "duplicates": 1, "held": 2, "alerts": 1,
         "index_ticks": 0, "redis_roundtrips": 4, "ignored:late_tick": 1,
         "dead_letters:invalid_tick": 2, "alerts:daily_move": 1, "lost:ticks": 15,
+        "consumed:ticks": 3, "retries:stale_state": 1,
         "next:ticks:0": 9, "next:ticks:2": 4,
     }  # fmt: skip
 
@@ -41,10 +43,10 @@ def test_positions_move_in_the_same_step_as_the_outcome() -> None:
     # Counts are written while a batch waits on Redis: a position without its batch's
     # outcome would let a reader believe the counts cover that batch (counted_to).
     counts = WorkerCounts()
-    assert counts.fields(Counters()).keys().isdisjoint({"next:constituents:1", "next:ticks:0"})
+    assert counts.fields().keys().isdisjoint({"next:constituents:1", "next:ticks:0"})
     counts.indexed("constituents", [Incoming(1, 4, b""), Incoming(1, 5, b"")], 2)
     counts.dead_lettered("ticks", [Incoming(0, 9, b"")], "internal_error")
-    flat = counts.fields(Counters())
+    flat = counts.fields()
     assert (flat["next:constituents:1"], flat["index_ticks"]) == (6, 2)
     assert (flat["next:ticks:0"], flat["dead_letters:internal_error"]) == (10, 1)
 
