@@ -20,6 +20,7 @@ from schemas.alerts import Alert
 from schemas.gateway import AlertPage, Filters, StreamedAlert
 from streams.gateway.auth import WS_DENIED, current_token
 from streams.gateway.follow import Heartbeat, Item, Truncated, follow
+from streams.gateway.metrics import GatewayMetrics
 from streams.gateway.query import QueryError, alert_filters, chosen_filters, position_from
 from streams.gateway.wire import Wire
 
@@ -101,8 +102,9 @@ async def alert_stream(
     # the client has the headers, it receives.
     start = asked or await _newest(state.stream)
     items = follow(state.stream, state.fanout, start, filters, state.settings.gateway_heartbeat_s)
+    events = _events(items, state.wire, state.users, current_token(request.scope), state.metrics)
     return EventSourceResponse(
-        _events(items, state.wire, state.users, current_token(request.scope)),
+        events,
         headers={"Cache-Control": "no-cache"},
         ping=0,  # follow() beats, so that a revoked token is noticed on the beat
         sep="\n",  # as the alerts' events (wire.py): one line end in the whole stream
@@ -118,14 +120,22 @@ async def _newest(stream: AlertStream) -> str:
 
 
 async def _events(
-    items: AsyncGenerator[Item, None], wire: Wire, users: Users, token: str
+    items: AsyncGenerator[Item, None],
+    wire: Wire,
+    users: Users,
+    token: str,
+    metrics: GatewayMetrics | None,
 ) -> AsyncIterator[ServerSentEvent | bytes]:
-    yield ServerSentEvent(retry=2000)
+    if metrics is not None:
+        metrics.opened("sse")
     try:
+        yield ServerSentEvent(retry=2000)
         async for item in items:
             if isinstance(item, list):
                 # Bytes go out as they are: the batch's events in one write.
                 yield wire.sse(item)
+                if metrics is not None:  # written: the response has sent it on
+                    metrics.delivered("sse", item)
             elif isinstance(item, Truncated):
                 yield ServerSentEvent(data=json.dumps({"oldest": item.oldest}), event="truncated")
             elif isinstance(item, Heartbeat):
@@ -133,6 +143,8 @@ async def _events(
                     return
                 yield ServerSentEvent(comment="ping")
     finally:
+        if metrics is not None:
+            metrics.closed("sse")
         await items.aclose()
 
 
@@ -201,8 +213,11 @@ async def alert_socket(websocket: WebSocket) -> None:
         return
     start = asked or await _newest(state.stream)
     await websocket.accept()
+    metrics: GatewayMetrics | None = state.metrics
+    if metrics is not None:
+        metrics.opened("ws")
     items = follow(state.stream, state.fanout, start, filters, state.settings.gateway_heartbeat_s)
-    sender = asyncio.create_task(_send_items(websocket, items, state.wire, state.users))
+    sender = asyncio.create_task(_send_items(websocket, items, state.wire, state.users, metrics))
     listener = asyncio.create_task(_until_closed(websocket))
     try:
         await asyncio.wait((sender, listener), return_when=asyncio.FIRST_COMPLETED)
@@ -212,18 +227,26 @@ async def alert_socket(websocket: WebSocket) -> None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await items.aclose()
+        if metrics is not None:
+            metrics.closed("ws")
     if sender.done() and not sender.cancelled() and sender.exception() is not None:
         log.warning("websocket: %s", sender.exception())
 
 
 async def _send_items(
-    websocket: WebSocket, items: AsyncGenerator[Item, None], wire: Wire, users: Users
+    websocket: WebSocket,
+    items: AsyncGenerator[Item, None],
+    wire: Wire,
+    users: Users,
+    metrics: GatewayMetrics | None,
 ) -> None:
     token = current_token(websocket.scope)
     async for item in items:
         if isinstance(item, list):
             for entry in item:  # a message per alert: what a WebSocket client reads
                 await websocket.send_text(wire.ws(entry))
+            if metrics is not None:
+                metrics.delivered("ws", item)
         elif isinstance(item, Truncated):
             await websocket.send_text(json.dumps({"truncated": {"oldest": item.oldest}}))
         elif isinstance(item, Heartbeat) and not await _still_allowed(users, token):

@@ -7,7 +7,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -25,7 +24,10 @@ from streams.gateway.auth import TokenGate
 from streams.gateway.bars import BarsIngest, bars_routes
 from streams.gateway.fanout import Fanout
 from streams.gateway.guards import QueryLimit, SecurityHeaders
+from streams.gateway.health import healthz
 from streams.gateway.ingest import AlertIngest
+from streams.gateway.metrics import GatewayMetrics
+from streams.gateway.request_counts import RequestCounts
 from streams.gateway.wire import Wire
 from streams.redis_ready import DEFAULT_REDIS_URL
 
@@ -42,8 +44,9 @@ history, saved filters and minute bars. Every /v1 endpoint needs
 published on the alerts topic, described by `schemas/json/alert.schema.json`."""
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The gateway app; its lifespan connects Redis and starts the ingest and fan-out."""
+def create_app(settings: Settings, metrics: GatewayMetrics | None = None) -> FastAPI:
+    """The gateway app; its lifespan connects Redis and starts the ingest and fan-out.
+    With `metrics`, it counts its requests, client streams and deliveries there."""
     app = FastAPI(
         title="tickwatch gateway",
         version="1",
@@ -55,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Made here, started in the lifespan: a bad instruments file is a one-line error
     # before the server starts, not a traceback inside it.
     app.state.settings = settings
+    app.state.metrics = metrics
     app.state.ingest = AlertIngest(settings)
     app.state.bars = BarsIngest(settings)
     app.include_router(alerts_routes())
@@ -77,6 +81,9 @@ def create_app(settings: Settings) -> FastAPI:
         )
     app.add_middleware(QueryLimit)
     app.add_middleware(SecurityHeaders)
+    if metrics is not None:
+        # Outermost: it sees the answers of every guard too.
+        app.add_middleware(RequestCounts, metrics=metrics)
     return app
 
 
@@ -120,40 +127,6 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.gather(*(asyncio.to_thread(t.stop) for t in threads))
         await state.fanout.stop()
         await redis.aclose(close_connection_pool=True)
-
-
-async def healthz(request: Request) -> dict[str, Any]:
-    """Whether the gateway's parts work; no alert data."""
-    state = request.app.state
-    try:
-        redis_ok = bool(await asyncio.wait_for(state.redis.ping(), 2))
-    except (RedisError, OSError, TimeoutError):
-        redis_ok = False
-    ingest: AlertIngest = state.ingest
-    fanout: Fanout = state.fanout
-    healthy = (
-        redis_ok
-        and ingest.running
-        and ingest.trouble is None
-        and fanout.running
-        and fanout.trouble is None
-        and state.bars.running
-    )
-    return {
-        "status": "ok" if healthy else "degraded",
-        "redis": redis_ok,
-        "ingest": {
-            "running": ingest.running,
-            "partitions": ingest.partitions,
-            "added": ingest.added,
-            "duplicates": ingest.duplicates,
-            "invalid": ingest.invalid,
-            "lost": ingest.lost,
-            "trouble": ingest.trouble,
-        },
-        "fanout": {"running": fanout.running, "clients": fanout.clients},
-        "bars": {"running": state.bars.running},
-    }
 
 
 async def _storage_unavailable(request: Request, error: Exception) -> JSONResponse:

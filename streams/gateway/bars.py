@@ -57,6 +57,8 @@ class BarsIngest:
         self.skipped: Counter[str] = Counter()
         self.redis_errors = 0
         self.kafka_errors = 0
+        #: The last Redis or Kafka trouble, None once a poll works again.
+        self.trouble: str | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -89,14 +91,16 @@ class BarsIngest:
                 messages = ready_messages(consumer, _MESSAGES_PER_POLL, _POLL_S)
                 if messages and self.apply(messages):
                     consumer.commit(asynchronous=True)
-                failures = 0
+                failures, self.trouble = 0, None
             except KafkaException as error:
                 self.kafka_errors += 1
                 failures += 1
+                self.trouble = f"Kafka: {error}"
                 log.warning("bars: Kafka: %s; retrying", error)
                 self._stopping.wait(pause_s(failures, _BACKOFF_S))
-            except Exception:  # a bug must not end the chart's bars for good
+            except Exception as error:  # a bug must not end the chart's bars for good
                 failures += 1
+                self.trouble = f"poll: {error}"
                 log.exception("bars: a poll failed; its ticks are skipped")
                 self._stopping.wait(pause_s(failures, _BACKOFF_S))
         if consumer is not None:
@@ -140,6 +144,7 @@ class BarsIngest:
             except RedisError as error:
                 self.redis_errors += 1
                 failures += 1
+                self.trouble = f"Redis: {error}"
                 if failures == 1:
                     log.warning("bars: Redis: %s; retrying until it answers", error)
                 if self._stopping.wait(pause_s(failures, _BACKOFF_S)):

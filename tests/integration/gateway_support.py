@@ -29,13 +29,14 @@ from streams.topics import topic_specs
 
 @dataclass
 class Gateway:
-    """A `tickwatch gateway` child process and where it listens."""
+    """A `tickwatch gateway` child process, where it listens, and its metrics endpoint."""
 
     url: str
     settings: Settings
     process: Popen[bytes]
     log: Path
     verify: ssl.SSLContext | bool = True
+    metrics_url: str | None = None
 
     def ws_url(self, path: str) -> str:
         return self.url.replace("http", "ws", 1) + path
@@ -70,7 +71,9 @@ def running_gateway(
     log = Path(tempfile.mkdtemp(prefix="tickwatch-gateway-")) / "gateway.log"
     try:
         with gateways.running_gateway(settings, log, timeout_s) as started:
-            yield Gateway(started.url, settings, started.process, log, verify)
+            yield Gateway(
+                started.url, started.settings, started.process, log, verify, started.metrics_url
+            )
     finally:
         broker.stop()
         _delete_keys(settings)
