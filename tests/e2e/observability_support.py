@@ -28,21 +28,24 @@ class Webhook:
         with self.arrived:
             return [alert for body in self.received for alert in body.get("alerts", [])]
 
-    def wait_for(self, alertname: str, status: str, timeout_s: float) -> dict[str, Any]:
-        """The first alert of that name and status to arrive; AssertionError naming what
-        did arrive, after timeout_s."""
+    def wait_for(
+        self, alertname: str, status: str, timeout_s: float, **labels: str
+    ) -> dict[str, Any]:
+        """The first alert of that name and status (and these labels) to arrive;
+        AssertionError naming what did arrive, after timeout_s."""
+        wanted = {"alertname": alertname, **labels}
         deadline = time.monotonic() + timeout_s
         with self.arrived:
             while True:
                 for alert in self.alerts():
-                    labels = alert.get("labels", {})
-                    if labels.get("alertname") == alertname and alert.get("status") == status:
+                    found = alert.get("labels", {})
+                    if alert.get("status") == status and wanted.items() <= found.items():
                         return alert
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    seen = [(a["labels"].get("alertname"), a.get("status")) for a in self.alerts()]
+                    seen = [(a.get("labels"), a.get("status")) for a in self.alerts()]
                     raise AssertionError(
-                        f"no {alertname} {status} at the webhook in {timeout_s:.0f}s; "
+                        f"no {status} alert {wanted} at the webhook in {timeout_s:.0f}s; "
                         f"it received {seen or 'nothing'}"
                     )
                 self.arrived.wait(left)
