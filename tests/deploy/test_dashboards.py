@@ -62,6 +62,7 @@ METRICS = HISTOGRAMS | {
     "process_cpu_seconds_total",
     "process_resident_memory_bytes",
     "up",
+    "ALERTS",  # Prometheus's series of the operator alerts that are pending or firing
 }
 PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool"}
 PROMQL_WORDS |= {"and", "or", "unless", "offset", "inf", "nan"}
@@ -151,7 +152,7 @@ def test_queries_read_only_exported_metrics() -> None:
         assert names <= METRICS, f"{uid}: {title!r} reads unknown {names - METRICS}: {expr}"
         read |= names
     # The issue's list, as the dashboards show it: each of these has a panel.
-    shown = METRICS - {"tickwatch_build_info", "tickwatch_partitions_assigned"}
+    shown = METRICS - {"tickwatch_build_info", "tickwatch_partitions_assigned", "ALERTS"}
     shown -= {"tickwatch_gateway_partitions_assigned"}
     assert shown <= read, f"no panel shows {shown - read}"
 
@@ -231,6 +232,23 @@ def test_market_has_index_variable_and_alert_annotations() -> None:
     [alerts] = market["annotations"]["list"]
     assert "tickwatch_index_alerts_total" in alerts["expr"] and alerts["enable"]
     assert '{index=~"$index"}' in alerts["expr"]
+
+
+def test_overview_marks_every_operator_alert_while_it_fires() -> None:
+    overview = _dashboards()["tickwatch-overview"]
+    [firing] = overview["annotations"]["list"]
+    [pattern] = re.findall(r'alertname=~"([^"]+)"', firing["expr"])
+    rules = sorted((ROOT / "deploy" / "prometheus" / "rules").glob("*.yml"))
+    names = [
+        rule["alert"]
+        for path in rules
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
+    assert "TickwatchWorkerDown" in names
+    assert all(re.fullmatch(pattern, name) for name in names), names
+    assert 'alertstate="firing"' in firing["expr"]
 
 
 @pytest.fixture(scope="module")

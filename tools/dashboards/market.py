@@ -5,24 +5,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from grafana_foundation_sdk.builders.dashboard import AnnotationQuery, QueryVariable, Row
+from grafana_foundation_sdk.builders.dashboard import QueryVariable, Row
 from grafana_foundation_sdk.models import dashboard as models
 
-from tools.dashboards.panels import DATASOURCE, Query, finish, graph, new_dashboard, states
+from tools.dashboards.panels import (
+    DATASOURCE,
+    Annotation,
+    Query,
+    finish,
+    graph,
+    new_dashboard,
+    states,
+)
 from tools.dashboards.promql import increase
 
 UID = "tickwatch-market"
 INDEX = '{index=~"$index"}'
-ANNOTATION = "Index alerts"
-# Grafana's Prometheus annotation reads these beside `expr` (the SDK's model lacks them):
-# one event per window with new alerts, titled by the index.
-ANNOTATION_FIELDS = {
-    "step": "1m",
-    "titleFormat": "{{index}}: alert",
-    "textFormat": "{{value}} alert(s) on {{index}}",
-    "tagKeys": "index",
-    "useValueForTime": False,
-}
+# One event per window in which an index raised alerts, titled by the index.
+INDEX_ALERTS = Annotation(
+    name="Index alerts",
+    expr=f"{increase('tickwatch_index_alerts_total', 'index', INDEX)} > 0",
+    color="red",
+    title="{{index}}: alert",
+    text="alerts raised on {{index}}",
+    tags="index",
+    step="1m",
+)
 
 
 def _index_variable() -> QueryVariable:
@@ -37,17 +45,6 @@ def _index_variable() -> QueryVariable:
         .include_all(True)
         .all_value(".+")
         .current(models.VariableOption(selected=True, text="All", value="$__all"))
-    )
-
-
-def _alerts_annotation() -> AnnotationQuery:
-    return (
-        AnnotationQuery()
-        .name(ANNOTATION)
-        .datasource(DATASOURCE)
-        .enable(True)
-        .icon_color("red")
-        .expr(f"{increase('tickwatch_index_alerts_total', 'index', INDEX)} > 0")
     )
 
 
@@ -110,21 +107,13 @@ def _exchanges() -> list[Any]:
 
 def market() -> dict[str, Any]:
     """The market dashboard as Grafana JSON data."""
-    dashboard = (
-        new_dashboard(
-            "tickwatch market",
-            UID,
-            "Index levels with their alerts, index coverage, exchange sessions, feed age.",
-        )
-        .with_variable(_index_variable())
-        .annotation(_alerts_annotation())
-    )
+    dashboard = new_dashboard(
+        "tickwatch market",
+        UID,
+        "Index levels with their alerts, index coverage, exchange sessions, feed age.",
+    ).with_variable(_index_variable())
     for title, panels in (("Indices", _indices()), ("Exchanges", _exchanges())):
         dashboard = dashboard.with_row(Row(title))
         for panel in panels:
             dashboard = dashboard.with_panel(panel)
-    data = finish(dashboard)
-    for annotation in data["annotations"]["list"]:
-        if annotation["name"] == ANNOTATION:
-            annotation.update(ANNOTATION_FIELDS)
-    return data
+    return finish(dashboard, (INDEX_ALERTS,))

@@ -9,6 +9,7 @@ from grafana_foundation_sdk.builders.dashboard import Row
 
 from tools.dashboards.panels import (
     TICK_TO_ALERT_BUDGET_S,
+    Annotation,
     Query,
     big_number,
     finish,
@@ -21,6 +22,17 @@ UID = "tickwatch-overview"
 JOBS = '{job=~"tickwatch-worker|tickwatch-gateway"}'
 PER_SECOND = "ops"  # Grafana's "ops/s"
 LATENCY = "tickwatch_tick_to_alert_seconds"
+# The operator alerts of deploy/prometheus/rules/ while they fire (Prometheus's own ALERTS
+# series), so a graph's bend lines up with the alert it caused.
+FIRING = Annotation(
+    name="Operator alerts",
+    expr='ALERTS{alertstate="firing", alertname=~"Tickwatch.+"}',
+    color="orange",
+    title="{{alertname}}",
+    text="{{severity}}: {{alertname}} firing",
+    tags="alertname,severity",
+    step="15s",
+)
 
 
 def _throughput() -> list[Any]:
@@ -274,4 +286,4 @@ def overview() -> dict[str, Any]:
         dashboard = dashboard.with_row(Row(title))
         for panel in panels:
             dashboard = dashboard.with_panel(panel)
-    return finish(dashboard)
+    return finish(dashboard, (FIRING,))

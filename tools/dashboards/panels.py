@@ -160,9 +160,50 @@ def states(
     )
 
 
-def finish(dashboard: dashboard_builders.Dashboard) -> dict[str, Any]:
-    """The dashboard as JSON data, its panels numbered in order (Grafana wants unique ids)."""
+@dataclass(frozen=True)
+class Annotation:
+    """A Prometheus annotation: an event on every graph where `expr` has a value."""
+
+    name: str
+    expr: str
+    color: str
+    title: str  # Grafana's titleFormat, {{label}} allowed
+    text: str  # textFormat
+    tags: str  # labels shown as tags, comma-separated
+    step: str  # one event per step at most
+
+    def query(self) -> dashboard_builders.AnnotationQuery:
+        return (
+            dashboard_builders.AnnotationQuery()
+            .name(self.name)
+            .datasource(DATASOURCE)
+            .enable(True)
+            .icon_color(self.color)
+            .expr(self.expr)
+        )
+
+    def fields(self) -> dict[str, Any]:
+        """What Grafana's Prometheus annotation reads beside `expr` (the SDK's model lacks
+        them)."""
+        return {
+            "step": self.step,
+            "titleFormat": self.title,
+            "textFormat": self.text,
+            "tagKeys": self.tags,
+            "useValueForTime": False,
+        }
+
+
+def finish(
+    dashboard: dashboard_builders.Dashboard, annotations: tuple[Annotation, ...] = ()
+) -> dict[str, Any]:
+    """The dashboard as JSON data, its panels numbered in order (Grafana wants unique ids),
+    with its Prometheus annotations."""
+    for annotation in annotations:
+        dashboard = dashboard.annotation(annotation.query())
     data: dict[str, Any] = json.loads(json.dumps(dashboard.build(), cls=JSONEncoder))
     for number, panel in enumerate(data.get("panels", []), start=1):
         panel["id"] = number
+    for annotation, written in zip(annotations, data["annotations"].get("list", []), strict=True):
+        written.update(annotation.fields())
     return data
