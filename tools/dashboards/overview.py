@@ -239,15 +239,40 @@ def _gateway() -> list[Any]:
     ]
 
 
-def _processes() -> list[Any]:
+def _glance() -> list[Any]:
     return [
         big_number(
             "Targets up",
-            "Scrape targets answering, per job (alerts TickwatchWorkerDown, TickwatchGatewayDown).",
+            "Scrape targets answering, per job; red when none does (alerts "
+            "TickwatchWorkerDown, TickwatchGatewayDown).",
             "short",
             [Query(f"sum by (job) (up{JOBS})", "{{job}}")],
-            width=8,
+            colours=(("red", None), ("green", 1)),
         ),
+        big_number(
+            "Ticks applied per second",
+            "Ticks applied to market state, all workers.",
+            PER_SECOND,
+            [Query(rate("tickwatch_ticks_applied_total"), "applied")],
+        ),
+        big_number(
+            "Tick to alert p99, from ingest",
+            "Red above the 25 ms budget (alert TickwatchTickToAlertSlow).",
+            "s",
+            [Query(quantile(0.99, LATENCY, selector='{since="ingest"}'), "p99")],
+            colours=(("green", None), ("red", TICK_TO_ALERT_BUDGET_S)),
+        ),
+        big_number(
+            "Consumer lag, all partitions",
+            "Messages behind the high watermarks, summed over every owned partition.",
+            "short",
+            [Query("sum (tickwatch_consumer_lag_messages)", "behind")],
+        ),
+    ]
+
+
+def _processes() -> list[Any]:
+    return [
         graph(
             "Process CPU",
             "CPU time per second of each process (1 = one core).",
@@ -258,12 +283,14 @@ def _processes() -> list[Any]:
                     "{{job}} {{instance}}",
                 )
             ],
+            width=12,
         ),
         graph(
             "Process memory",
             "Resident memory of each process.",
             "bytes",
             [Query(f"process_resident_memory_bytes{JOBS}", "{{job}} {{instance}}")],
+            width=12,
         ),
     ]
 
@@ -276,6 +303,7 @@ def overview() -> dict[str, Any]:
         "Throughput, tick-to-alert latency, lag, dead letters, alerts, gateway and processes.",
     )
     sections = (
+        ("At a glance", _glance()),
         ("Throughput and outcomes", _throughput()),
         ("Latency, batches and Redis", _latency()),
         ("Lag", _lag()),

@@ -100,37 +100,49 @@ def graph(
     if min_zero:
         panel = panel.min(0)
     if budget_s is not None:
-        panel = panel.thresholds(
-            dashboard_builders.ThresholdsConfig()
-            .mode(models.ThresholdsMode.ABSOLUTE)
-            .steps(
-                [
-                    models.Threshold(value=None, color="green"),
-                    models.Threshold(value=budget_s, color="red"),
-                ]
-            )
-        ).thresholds_style(
+        panel = panel.thresholds(_colours(("green", None), ("red", budget_s))).thresholds_style(
             common_builders.GraphThresholdsStyleConfig().mode(common.GraphThresholdsStyleMode.LINE)
         )
     return panel
 
 
-def big_number(
-    title: str, description: str, unit: str, queries: list[Query], *, width: int = 6
-) -> stat.Panel:
-    """A stat panel: the latest value of each series."""
+def _colours(*steps: tuple[str, float | None]) -> dashboard_builders.ThresholdsConfig:
+    """Colour from each value up (the first step's value is None: from minus infinity)."""
     return (
+        dashboard_builders.ThresholdsConfig()
+        .mode(models.ThresholdsMode.ABSOLUTE)
+        .steps([models.Threshold(value=value, color=colour) for colour, value in steps])
+    )
+
+
+def big_number(
+    title: str,
+    description: str,
+    unit: str,
+    queries: list[Query],
+    *,
+    width: int = 6,
+    colours: tuple[tuple[str, float | None], ...] = (),
+) -> stat.Panel:
+    """A stat panel: the latest value of each series, its background coloured by `colours`
+    (colour, from value) when given."""
+    panel = (
         stat.Panel()
         .title(title)
         .description(description)
         .datasource(DATASOURCE)
         .targets(_targets(queries))
         .unit(unit)
-        .height(5)
+        .height(4)
         .span(width)
         .graph_mode(common.BigValueGraphMode.AREA)
         .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]))
     )
+    if colours:
+        panel = panel.thresholds(_colours(*colours)).color_mode(common.BigValueColorMode.BACKGROUND)
+    else:
+        panel = panel.color_mode(common.BigValueColorMode.NONE)
+    return panel
 
 
 def states(
