@@ -22,7 +22,8 @@ from tests.integration.gateway_support import bearer, gateway_settings, running_
 
 
 def tickwatch_gateway(redis_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    settings = gateway_settings(redis_url)
+    # Any free metrics port unless a test picks one: never another gateway's 9109.
+    settings = gateway_settings(redis_url, gateway_metrics_port=0)
     return subprocess.run(
         [sys.executable, "-m", "streams.cli", "gateway", *args],
         capture_output=True,
@@ -50,6 +51,19 @@ def test_a_busy_port_or_a_missing_certificate_is_one_line(redis_url: str, tmp_pa
     assert done.stderr.count("\n") == 1 and f"no such file: {missing}" in done.stderr
     done = tickwatch_gateway(redis_url, TICKWATCH_GATEWAY_SSL_CERTFILE=missing)
     assert done.returncode == 2 and "go together" in done.stderr
+
+
+def test_a_busy_metrics_port_is_one_line_naming_its_setting(redis_url: str) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        done = tickwatch_gateway(redis_url, TICKWATCH_GATEWAY_METRICS_PORT=port)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in done.stderr
+    assert "(set TICKWATCH_GATEWAY_METRICS_PORT)" in done.stderr
+    assert "serving" not in done.stdout
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:

@@ -69,6 +69,8 @@ def environment(settings: Settings) -> dict[str, str]:
         "TICKWATCH_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "TICKWATCH_TICKS_PARTITIONS": str(settings.ticks_partitions),
         "TICKWATCH_ALERTS_PARTITIONS": str(settings.alerts_partitions),
+        # Any free metrics port: never another gateway's 9109 on this machine.
+        "TICKWATCH_GATEWAY_METRICS_PORT": "0",
     }
 
 

@@ -1,5 +1,5 @@
 """What the gateway's integration tests share: a running `tickwatch gateway`, alerts
-published to it, and a Server-Sent Events reader."""
+published to it, a Server-Sent Events reader, and its metrics as Prometheus reads them."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from subprocess import Popen
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
 from alerts.delivery.kafka import BULK_FEED, producer_for
@@ -197,3 +198,14 @@ def pinged_after_alerts(count: int) -> Callable[[list[Event]], bool]:
         return len(alerts_of(events)) >= count and events[-1].event == "comment"
 
     return enough
+
+
+def metric_samples(text: str) -> dict[str, float]:
+    """Every sample of a /metrics page as `name{label=value,...}` (labels sorted, no
+    quotes; `name{}` without labels) -> value."""
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}"] = sample.value
+    return samples

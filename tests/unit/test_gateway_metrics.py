@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 from starlette.datastructures import State
 
 from alerts.delivery.stream import Entry
@@ -17,6 +16,7 @@ from streams.gateway.metrics import (
     GatewayMetrics,
     Latencies,
 )
+from tests.integration.gateway_support import metric_samples
 
 
 def entry(position: str) -> Entry:
@@ -75,12 +75,7 @@ def scraped(metrics: GatewayMetrics, state: State, redis_ok: bool = True) -> dic
     """Every sample of the collector, as `name{label=value,...}` -> value."""
     registry = CollectorRegistry()
     registry.register(GatewayCollector(metrics, state, lambda: redis_ok))
-    samples = {}
-    for family in text_string_to_metric_families(generate_latest(registry).decode()):
-        for sample in family.samples:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-            samples[f"{sample.name}{{{labels}}}"] = sample.value
-    return samples
+    return metric_samples(generate_latest(registry).decode())
 
 
 def parts(**state: Part) -> State:
