@@ -162,14 +162,18 @@ class WorkerCollector(Collector):
         )
         stale = GaugeMetricFamily(
             P + "index_stale_constituents",
-            "Constituents with no price this session, or none for the index's stale_after_s.",
+            "Constituents with no price this session, or none for the index's stale_after_s "
+            "before its latest price.",
             labels=["index"],
         )
         states = [] if self._indices is None else self._indices.states()
         for spec, state in sorted(states, key=lambda pair: pair[0].symbol):
             if state.level is not None:
                 level.add_metric([spec.symbol], state.level.level)
-            covered, late = freshness(state, spec, int(now * 1000))
+            # Judged at the index's own event time, as its index ticks are: a replay of
+            # an old session, or a closed market, is not stale by the wall clock.
+            at_ms = max(state.last_ts.values(), default=int(now * 1000))
+            covered, late = freshness(state, spec, at_ms)
             coverage.add_metric([spec.symbol], covered)
             stale.add_metric([spec.symbol], len(late))
         yield level

@@ -12,17 +12,23 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from schemas.errors import TickwatchError
 from schemas.settings import Settings
 
 #: prctl(2) option: the signal the kernel sends a process when its parent dies.
 PR_SET_PDEATHSIG = 1
 
 Output = int | IO[Any] | None
+
+
+class NotAnnounced(TickwatchError):
+    """A child did not say where it serves its metrics; the message names its log."""
 
 
 class Terminated(KeyboardInterrupt):
@@ -119,6 +125,26 @@ def metrics_urls(path: Path, component: str) -> list[str]:
     except OSError:
         return []
     return [line.split(announced, 1)[1].strip() for line in text.splitlines() if announced in line]
+
+
+def announced_metrics(
+    processes: Sequence[subprocess.Popen[bytes]],
+    log: Path,
+    component: str,
+    timeout_s: float = 30.0,
+) -> list[str]:
+    """The metrics URLs these children (sharing `log`) announce, once each has; they
+    do so as they start, before they wait for Redis or Kafka."""
+    deadline = time.monotonic() + timeout_s
+    while len(found := metrics_urls(log, component)) < len(processes):
+        if any(process.poll() is not None for process in processes):
+            raise NotAnnounced(f"a {component} exited before serving its metrics; see {log}")
+        if time.monotonic() > deadline:
+            raise NotAnnounced(
+                f"no metrics URL from the {component} in {timeout_s:.0f}s; see {log}"
+            )
+        time.sleep(0.05)
+    return found
 
 
 def stop_child(process: subprocess.Popen[bytes], timeout_s: float = 15.0) -> int:

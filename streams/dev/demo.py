@@ -17,6 +17,7 @@ from schemas.alerts import Alert
 from schemas.errors import TickwatchError
 from schemas.settings import Settings
 from streams.dev.broker import spawn_broker
+from streams.dev.children import announced_metrics
 from streams.dev.gateways import RunningGateway, add_user, port_for, running_gateway
 from streams.dev.redis_server import embedded_redis
 from streams.dev.workers import Settling, backlog, running_workers, worker_counts
@@ -152,6 +153,13 @@ def run_demo(
         if options.gateway:
             # Started while the worker starts: its wait costs the replay little.
             gateway = stack.enter_context(_page(settings, logs / "gateway.log", options, emit))
+        if settings.metrics_enabled:
+            # One line per process, valid while it runs (--keep-running: until Ctrl-C).
+            for url in announced_metrics([worker], log_path, "worker"):
+                emit(f"demo: worker metrics: {url}")
+            if gateway is not None:
+                for url in announced_metrics([gateway.process], gateway.log, "gateway"):
+                    emit(f"demo: gateway metrics: {url}")
         reader = AlertReader(settings.kafka_bootstrap, settings.topic_alerts, True)
         stack.callback(reader.close)
         emit(f"demo: replaying {len(ticks)} ticks from {options.ticks}; worker log {log_path}")
