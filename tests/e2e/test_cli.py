@@ -33,6 +33,11 @@ def test_demo_tells_the_hang_seng_tech_rally(tmp_path: Path, redis_url: str) -> 
     assert re.search(r"^demo: live page http://127\.0\.0\.1:\d+/#token=tw_\S+\n"
                      r"demo: the page stops with the demo; --keep-running keeps it up$",
                      done.stdout, re.M), done.stdout[:2000]  # fmt: skip
+    # One metrics endpoint per process, each on a port of its own.
+    metrics = re.findall(r"^demo: (worker|gateway) metrics: http://127\.0\.0\.1:(\d+)/metrics$",
+                         done.stdout, re.M)  # fmt: skip
+    assert [process for process, _ in metrics] == ["worker", "gateway"], done.stdout[:2000]
+    assert len({port for _, port in metrics}) == 2
     alerts = [orjson.loads(line) for line in out.read_text().splitlines()]
     index = {(a["rule"], a["stage"]): a for a in alerts if a["instrument"] == "HSTECH"}
     gain = index[("daily_gain", "intraday")]
