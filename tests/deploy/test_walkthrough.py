@@ -10,6 +10,8 @@ import shutil
 import stat
 import subprocess
 import sys
+from fnmatch import fnmatch
+from glob import glob
 from pathlib import Path
 
 import pytest
@@ -181,3 +183,21 @@ def test_the_addresses_it_gives_are_published_by_the_stack() -> None:
     ports = {int(p) for p in re.findall(r"http://localhost:(\d+)", section())}
     assert {3000, 9090, 9093, 8080} <= ports
     assert ports <= published, ports - published
+
+
+def test_deploy_readme_says_what_each_file_is_for() -> None:
+    text = (ROOT / "deploy" / "README.md").read_text()
+    named = re.findall(r"^\| `([^`]+)` \|", text, flags=re.M)
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "deploy"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for path in listed:
+        name = path.removeprefix("deploy/")
+        if name != "README.md":
+            assert any(fnmatch(name, pattern) for pattern in named), f"deploy/README.md: {name}"
+    for pattern in named:
+        assert glob(pattern, root_dir=ROOT / "deploy") or (ROOT / pattern).exists(), pattern
