@@ -3,9 +3,9 @@ streams, deliveries and their latency, HTTP requests), read with the ingest's co
 the parts' health only when Prometheus scrapes.
 
 Plain ints, not prometheus_client's metric objects, on the delivery path: a burst to a
-thousand clients is a hundred thousand deliveries, and a locked `observe` each cost as
-much again as the gateway's own work per delivered alert. Only the event loop writes
-them; the scrape (a thread of its own) copies them.
+thousand clients is a hundred thousand deliveries, and a locked `observe` for each
+(about 2 µs) would add half the gateway's own work per delivered alert (about 4 µs).
+Only the event loop writes them; the scrape (a thread of its own) copies them.
 """
 
 from __future__ import annotations
@@ -41,17 +41,27 @@ class Latencies:
 
     def since_arrival(self, now_ms: float, entries: Sequence[Entry]) -> None:
         """One observation per entry: now_ms minus its arrival in the Redis stream (the
-        millisecond part of its position). Entries come in stream order, and those
-        appended together share their millisecond: one bucket lookup per millisecond."""
+        millisecond part of its position)."""
+        if not entries:
+            return
         counts, bounds = self.counts, self._bounds_ms
+        # Entries come in stream order, and those the ingest appended in one call mostly
+        # share their millisecond: when the first and the last do, so do all between,
+        # and a burst's batch is counted at once.
+        first = _arrival_ms(entries[0])
+        if first == _arrival_ms(entries[-1]):
+            # Redis's clock and ours: on two hosts they may differ a little.
+            latency_ms = max(now_ms - first, 0.0)
+            counts[bisect_left(bounds, latency_ms)] += len(entries)
+            self.sum_s += latency_ms * len(entries) / 1000
+            return
         prefix = "-"  # no position starts so: the first entry is looked up
         slot, latency_ms, total_ms = 0, 0.0, 0.0
         for entry in entries:
             position = entry.position
-            if not position.startswith(prefix):
+            if not position.startswith(prefix):  # a new millisecond
                 ms, _, _ = position.partition("-")
                 prefix = ms + "-"
-                # Redis's clock and ours: on two hosts they may differ a little.
                 latency_ms = max(now_ms - int(ms), 0.0)
                 slot = bisect_left(bounds, latency_ms)
             counts[slot] += 1
@@ -67,6 +77,10 @@ class Latencies:
             running += count
             buckets.append(("+Inf" if bound == float("inf") else repr(float(bound)), running))
         return buckets, total_s
+
+
+def _arrival_ms(entry: Entry) -> int:
+    return int(entry.position.partition("-")[0])
 
 
 class GatewayMetrics:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 from starlette.datastructures import State
 
@@ -43,6 +45,27 @@ def test_each_entry_is_one_observation_since_its_arrival_in_the_stream() -> None
     assert counts["0.025"] == 3 and counts["0.05"] == 4
     assert counts["10.0"] == 4 and counts["+Inf"] == 5
     assert latencies.sum_s == pytest.approx((1 + 3 + 3 + 30 + 20_000) / 1000)
+
+
+@given(
+    arrivals=st.lists(st.integers(0, 30_000), min_size=1, max_size=200),
+    now_ms=st.floats(0, 40_000),
+)
+def test_a_batch_is_counted_as_one_observation_per_entry(
+    arrivals: list[int], now_ms: float
+) -> None:
+    # Runs of a millisecond are counted at once: the same as entry by entry.
+    ordered = sorted(arrivals)
+    positions = [f"{ms}-{seq}" for seq, ms in enumerate(ordered)]
+    latencies = Latencies(DELIVERY_BUCKETS_S)
+    latencies.since_arrival(now_ms, [entry(p) for p in positions])
+    one_by_one = Latencies(DELIVERY_BUCKETS_S)
+    for position in positions:
+        one_by_one.since_arrival(now_ms, [entry(position)])
+    assert latencies.counts == one_by_one.counts
+    assert sum(latencies.counts) == len(positions)
+    expected_s = sum(max(now_ms - ms, 0.0) for ms in ordered) / 1000
+    assert latencies.sum_s == pytest.approx(expected_s)
 
 
 def test_an_arrival_after_now_counts_as_no_delay() -> None:
