@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from dotenv import dotenv_values
@@ -329,3 +330,15 @@ def _metrics_listen_problems(service: Service, target: Target) -> list[str]:
     if port != target.port:
         problems.append(f"the process serves metrics on {port} ({variable})")
     return problems
+
+
+def url_problems(compose: Compose, where: str, url: str) -> list[str]:
+    """A URL one service uses to reach another (Grafana's data source, say) that names no
+    service of the stack, or a port that service does not listen on."""
+    parsed = urlsplit(url)
+    host, port = parsed.hostname or "", parsed.port or {"https": 443}.get(parsed.scheme, 80)
+    if host not in compose.services:
+        return [f"{where}: {url}: no compose service {host!r}"]
+    if port not in container_ports(compose.services[host]):
+        return [f"{where}: {url}: {host} does not expose port {port}"]
+    return []

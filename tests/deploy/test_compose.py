@@ -27,6 +27,7 @@ from tests.deploy.compose_checks import (
     setting_problems,
     start_order_problems,
     undeclared_variables,
+    url_problems,
 )
 from tests.deploy.interpolation import MissingVariable
 
@@ -138,6 +139,27 @@ def test_each_tickwatch_job_scrapes_the_processes_it_is_named_for(compose: Compo
         assert hosts, f"no targets for job {job}"
         for host in hosts:
             assert compose.services[host]["command"] == [command], (job, host)
+
+
+def test_grafana_reaches_prometheus_by_a_service_and_port_of_the_stack(compose: Compose) -> None:
+    folder = ROOT / "deploy" / "grafana" / "provisioning" / "datasources"
+    sources = [
+        s
+        for f in sorted(folder.glob("*.yml"))
+        for s in yaml.safe_load(f.read_text())["datasources"]
+    ]
+    assert sources
+    for source in sources:
+        assert url_problems(compose, f"data source {source['name']}", source["url"]) == []
+
+
+def test_a_url_outside_the_stack_is_found(compose: Compose) -> None:
+    assert url_problems(compose, "x", "http://prometheus:9091") == [
+        "x: http://prometheus:9091: prometheus does not expose port 9091"
+    ]
+    assert url_problems(compose, "x", "http://prom:9090/") == [
+        "x: http://prom:9090/: no compose service 'prom'"
+    ]
 
 
 def test_grafana_finds_the_dashboards_where_they_are_mounted(compose: Compose) -> None:
