@@ -8,7 +8,6 @@ its parent by streams/dev/children.py) and wait on what it tells: its /healthz.
 from __future__ import annotations
 
 import asyncio
-import re
 import socket
 import subprocess
 import time
@@ -23,16 +22,12 @@ from redis.asyncio import Redis
 from alerts.delivery.access import Users
 from schemas.errors import TickwatchError
 from schemas.settings import Settings
-from streams.dev.children import last_lines, spawn_tickwatch, stop_child
+from streams.dev.children import last_lines, metrics_urls, spawn_tickwatch, stop_child
 from streams.dev.redis_server import free_port
 
 
 class GatewayError(TickwatchError):
     """The gateway did not start; the message names its log."""
-
-
-#: The line `tickwatch gateway` prints once its metrics endpoint listens.
-METRICS_LINE = re.compile(r"^tickwatch gateway: metrics (\S+)$", re.MULTILINE)
 
 
 @dataclass
@@ -45,15 +40,6 @@ class RunningGateway:
     log: Path
     settings: Settings
     metrics_url: str | None = None
-
-
-def child_settings(settings: Settings) -> Settings:
-    """The settings a gateway child runs with: its metrics on any free port, unless the
-    metrics port was chosen (in the environment or by the caller), so that gateways of
-    tests and demos never fight over 9109."""
-    if "gateway_metrics_port" in settings.model_fields_set:
-        return settings
-    return settings.model_copy(update={"gateway_metrics_port": 0})
 
 
 def port_for(settings: Settings) -> int:
@@ -74,25 +60,20 @@ def port_for(settings: Settings) -> int:
 
 def local_url(settings: Settings) -> str:
     """Where this machine reaches the gateway (a wildcard address is reached on loopback)."""
+    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(
+        settings.gateway_host, settings.gateway_host
+    )
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
     scheme = "https" if settings.gateway_ssl_certfile else "http"
-    return f"{scheme}://{_reachable(settings.gateway_host)}:{settings.gateway_port}"
-
-
-def _reachable(host: str) -> str:
-    """The host as a URL names it on this machine: a wildcard address is loopback."""
-    host = _LOOPBACK.get(host.strip("[]"), host)
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
-
-
-_LOOPBACK = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}
+    return f"{scheme}://{host}:{settings.gateway_port}"
 
 
 def start_gateway(settings: Settings, log_path: Path, timeout_s: float = 30.0) -> RunningGateway:
-    """`tickwatch gateway` on settings.gateway_port (not 0), once /healthz answers; its
-    output appended to log_path. GatewayError, naming the log, if it exits or stays mute."""
-    settings = child_settings(settings)
+    """`tickwatch gateway` on settings.gateway_port (not 0), once /healthz answers, its
+    metrics on any free port unless settings chose one; its output appended to log_path.
+    GatewayError, naming the log, if it exits or stays mute."""
     with log_path.open("ab") as log:
-        start = log.tell()
         process = spawn_tickwatch(["gateway"], settings, log)
     gateway = RunningGateway(process, local_url(settings), log_path, settings)
     deadline = time.monotonic() + timeout_s
@@ -109,21 +90,11 @@ def start_gateway(settings: Settings, log_path: Path, timeout_s: float = 30.0) -
             )
         time.sleep(0.05)
     if settings.metrics_enabled:
-        # Printed before it serves: there by the time /healthz answers.
-        gateway.metrics_url = metrics_url(log_path, start)
+        # Announced before it serves, so there by now; the last one is this run's (a
+        # restarted gateway appends to the log of the one before).
+        announced = metrics_urls(log_path, "gateway")
+        gateway.metrics_url = announced[-1] if announced else None
     return gateway
-
-
-def metrics_url(log_path: Path, start: int = 0) -> str | None:
-    """The metrics URL a gateway printed in its log, from byte `start` on (its own run's
-    lines, in a log that others appended to before); None if it printed none."""
-    with log_path.open("rb") as log:
-        log.seek(start)
-        found = METRICS_LINE.findall(log.read().decode(errors="replace"))
-    if not found:
-        return None
-    url = httpx.URL(found[-1])
-    return str(url.copy_with(host=_reachable(url.host).strip("[]")))
 
 
 @contextmanager
