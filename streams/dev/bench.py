@@ -2,8 +2,9 @@
 
 (a) a raw confluent-kafka consume-and-decode loop, (b) a bare Faust agent, (c) the
 full tickwatch pipeline (single-tick and batched messages, one and two workers),
-(d) tick-to-alert latency at a fixed offered load. Everything runs on the embedded
-broker and a real Redis, as separate processes, like a deployment.
+(d) tick-to-alert latency at a fixed offered load, (e) what the Prometheus metrics
+cost: the batched stage and the light latency stage again with metrics off. Everything
+runs on the embedded broker and a real Redis, as separate processes, like a deployment.
 """
 
 from __future__ import annotations
@@ -221,13 +222,16 @@ def latency_figures(values: Sequence[float], offered: int) -> dict[str, float]:
 
 # -- the run ---------------------------------------------------------------------------
 
-STAGES = ("single", "batched", "two", "latency", "light")
+STAGES = ("single", "batched", "two", "latency", "light", "batched_off", "light_off")
 
 
-def stage_settings(base: Settings, name: str, files: tuple[Path, Path, Path]) -> Settings:
+def stage_settings(
+    base: Settings, name: str, files: tuple[Path, Path, Path], metrics: bool = True
+) -> Settings:
     instruments, indices, rules = files
     return base.model_copy(
         update={
+            "metrics_enabled": metrics,
             "app_id": f"bench-{name}",
             "key_prefix": f"bench-{name}",
             "topic_ticks": f"ticks.{name}",
@@ -287,6 +291,13 @@ def run_bench(quick: bool, emit: Callable[[str], None] = print) -> dict[str, Any
         light = latency(stage_settings(base, "light", files), redis, scale, hot, log,
                         scale.rate // 5, scale.latency_s)  # fmt: skip
         emit(f"bench: (d) latency at {scale.rate // 5:,}/s, one worker, over {len(light)} alerts")
+        # (e) The same two stages with metrics off, right after, on the same machine.
+        off = pipeline(stage_settings(base, "batched_off", files, metrics=False), redis, ticks,
+                       scale.batch, 1, log)  # fmt: skip
+        emit(f"bench: (e) batched again, metrics off: {off.rate:,.0f} ticks/s")
+        light_off = latency(stage_settings(base, "light_off", files, metrics=False), redis,
+                            scale, hot, log, scale.rate // 5, scale.latency_s)  # fmt: skip
+        emit(f"bench: (e) light latency again, metrics off, over {len(light_off)} alerts")
         redis.close()
 
     return {
@@ -301,6 +312,14 @@ def run_bench(quick: bool, emit: Callable[[str], None] = print) -> dict[str, Any
         "latency_ms": {**latency_figures(lat, scale.rate), "workers": 2},
         "latency_ms_light": latency_figures(light, scale.rate // 5),
         "redis_roundtrips_per_tick": round(single.roundtrips / single.ticks, 4),
+        "metrics_cost": {
+            "throughput_ratio": round(batched.rate / off.rate, 3) if off.rate else float("nan"),
+            "batched_ticks_per_s_without": round(off.rate),
+            "p99_ms_with": latency_figures(light, 0)["p99"],
+            "p99_ms_without": latency_figures(light_off, 0)["p99"],
+            "alerts_with": len(light),
+            "alerts_without": len(light_off),
+        },
         "cpu_s_per_million_ticks": {
             "one_worker": round(single.cpu_s / single.ticks * 1e6, 1),
             "two_workers": round(two.cpu_s / two.ticks * 1e6, 1),
@@ -314,6 +333,8 @@ def table(result: dict[str, Any]) -> str:
     single, batched = result["pipeline_msgs_per_s"], result["batched_ticks_per_s"]
     lat, cpu = result["latency_ms"], result["cpu_s_per_million_ticks"]
     trips = result["redis_roundtrips_per_tick"]
+    cost = result["metrics_cost"]
+    p99_added = cost["p99_ms_with"] - cost["p99_ms_without"]
     scaling = cpu["two_workers"] / cpu["one_worker"] - 1 if cpu["one_worker"] else float("nan")
     rows = [
         ("(a) raw consume + decode", f"{raw:,} msgs/s", "ceiling", ""),
@@ -329,6 +350,11 @@ def table(result: dict[str, Any]) -> str:
         (f"(d) the same @ {result['latency_ms_light']['offered_ticks_per_s']:,}/s, 1 worker",
          "{p50} / {p99} / {p999} ms".format(**result["latency_ms_light"]), "reported", ""),
         ("Redis round trips per tick", f"{trips}", "<= 0.1", "ok" if trips <= 0.1 else "MISSED"),
+        ("(e) metrics: batched with / without", f"{cost['throughput_ratio']}",
+         ">= 0.95", _verdict(cost["throughput_ratio"], 0.95)),
+        ("(e) metrics: light p99 with / without", f"{cost['p99_ms_with']} / "
+         f"{cost['p99_ms_without']} ms", "+1 ms at most",
+         "ok" if p99_added <= 1.0 else "MISSED"),
         ("CPU s / 1M ticks, 1 / 2 workers", f"{cpu['one_worker']} / {cpu['two_workers']}",
          "2 within 10% of 1", f"{scaling:+.0%} " + ("ok" if scaling <= 0.10 else "MISSED")),
     ]  # fmt: skip

@@ -35,5 +35,11 @@ def test_the_quick_benchmark_measures_every_figure(tmp_path: Path) -> None:
     assert all(math.isfinite(latency[q]) and latency[q] > 0 for q in ("p50", "p99", "p999"))
     assert figures["cpu_s_per_million_ticks"]["one_worker"] > 0
     assert figures["cpu_s_per_million_ticks"]["two_workers"] > 0
-    for row in ("(a) raw", "(b) bare Faust", "(c) pipeline, single", "(d) p50", "Redis round"):
+    cost = figures["metrics_cost"]
+    assert cost["throughput_ratio"] > 0 and cost["batched_ticks_per_s_without"] > 0
+    assert cost["alerts_with"] > 0 and cost["alerts_without"] > 0
+    assert math.isfinite(cost["p99_ms_with"]) and math.isfinite(cost["p99_ms_without"])
+    rows = ("(a) raw", "(b) bare Faust", "(c) pipeline, single", "(d) p50", "Redis round",
+            "(e) metrics: batched", "(e) metrics: light p99")  # fmt: skip
+    for row in rows:
         assert row in done.stdout
