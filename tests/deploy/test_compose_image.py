@@ -83,3 +83,15 @@ def test_the_readme_and_compose_replay_files_the_image_has() -> None:
     for path in set(re.findall(r"(/app/[\w./-]+\.(?:csv|yaml|jsonl))", text)):
         local = image_path(path)
         assert local is not None and local.is_file(), path
+
+
+def test_the_user_may_write_its_working_directory() -> None:
+    # A worker's Faust app makes <app id>-data in the working directory as it starts;
+    # in a directory the image's user cannot write, the worker cannot start.
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    user = [line.split()[1] for line in lines if line.startswith("USER ")][-1]
+    workdir = [line.split()[1] for line in lines if line.startswith("WORKDIR ")][-1]
+    if user not in ("root", "0"):
+        text = "\n".join(lines)
+        assert re.search(rf"mkdir (-p )?{re.escape(workdir)}\b", text), workdir
+        assert re.search(rf"chown {user}(:\S+)? {re.escape(workdir)}\b", text), workdir
