@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from starlette.datastructures import State
 
@@ -27,6 +28,10 @@ from streams.gateway.ingest import AlertIngest
 TRANSPORTS = ("sse", "ws")
 
 DELIVERY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+def _arrival_ms(entry: Entry) -> int:
+    return int(entry.position.partition("-")[0])
 
 
 class Latencies:
@@ -79,10 +84,6 @@ class Latencies:
         return buckets, total_s
 
 
-def _arrival_ms(entry: Entry) -> int:
-    return int(entry.position.partition("-")[0])
-
-
 class GatewayMetrics:
     """What the gateway's event loop counts as it serves clients."""
 
@@ -117,16 +118,14 @@ class GatewayCollector(Collector):
         self._state = state
         self._redis_ok = redis_ok
 
-    def describe(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
+    def describe(self) -> Iterable[Metric]:
         # The names, for the registry's check at registration: no Redis PING for it.
         return self._families(redis_ok=False)
 
-    def collect(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
+    def collect(self) -> Iterable[Metric]:
         return self._families(self._redis_ok())
 
-    def _families(
-        self, redis_ok: bool
-    ) -> list[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
+    def _families(self, redis_ok: bool) -> list[Metric]:
         metrics = self._metrics
         ingest: AlertIngest = self._state.ingest
         ingested = CounterMetricFamily(
@@ -161,7 +160,7 @@ class GatewayCollector(Collector):
     @staticmethod
     def _serving(
         metrics: GatewayMetrics,
-    ) -> list[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
+    ) -> list[Metric]:
         connections = GaugeMetricFamily(
             "tickwatch_gateway_connections", "Open client streams.", labels=["transport"]
         )
