@@ -27,6 +27,8 @@ from streams.dev.redis_server import free_port
 
 #: The repo's operator alerting rules (a checkout's; an installed package has no deploy/).
 RULES_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules"
+#: The repo's Alertmanager config (its routes and receivers).
+ALERTMANAGER_FILE = RULES_DIR.parents[1] / "alertmanager" / "alertmanager.yml"
 #: Job names of the contract, as deploy/prometheus/prometheus.yml names them.
 WORKER_JOB = "tickwatch-worker"
 GATEWAY_JOB = "tickwatch-gateway"
@@ -228,13 +230,43 @@ def alertmanager_config(webhook: str) -> dict[str, Any]:
     }
 
 
+def repo_alertmanager_config(webhook: str, source: Path = ALERTMANAGER_FILE) -> dict[str, Any]:
+    """The repo's Alertmanager config, its routes as they are, but every webhook receiver's
+    URL moved to `webhook`'s host and port (its path kept, so a test sees which receiver
+    got what) and every route's waits cut to a second. ObservabilityError when it has no
+    webhook receiver to move."""
+    try:
+        config = yaml.safe_load(source.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ObservabilityError(f"cannot read {source}: {error}") from None
+    target = urlsplit(webhook)
+    moved = 0
+    for receiver in config.get("receivers", []):
+        for hook in receiver.get("webhook_configs", []):
+            hook["url"] = urlsplit(hook["url"])._replace(netloc=target.netloc).geturl()
+            moved += 1
+    if not moved:
+        raise ObservabilityError(f"{source}: no webhook receiver to point at {webhook}")
+    routes = [config["route"]]
+    while routes:
+        route = routes.pop()
+        for wait in ("group_wait", "group_interval"):
+            if wait in route or route is config["route"]:
+                route[wait] = "1s"
+        routes.extend(route.get("routes", []))
+    return dict(config)
+
+
 @contextmanager
-def running_alertmanager(folder: Path, webhook: str, timeout_s: float = 30.0) -> Iterator[Server]:
-    """Alertmanager on a free loopback port, clustering off, notifying `webhook` (a URL).
-    Its config, storage and log in `folder`; stopped on exit."""
+def running_alertmanager(
+    folder: Path, config: Mapping[str, Any], timeout_s: float = 30.0
+) -> Iterator[Server]:
+    """Alertmanager on a free loopback port, clustering off, with `config` (e.g.
+    `alertmanager_config(url)` or `repo_alertmanager_config(url)`). Its config, storage
+    and log in `folder`; stopped on exit."""
     folder.mkdir(parents=True, exist_ok=True)
     config_file = folder / "alertmanager.yml"
-    config_file.write_text(yaml.safe_dump(alertmanager_config(webhook), sort_keys=False))
+    config_file.write_text(yaml.safe_dump(dict(config), sort_keys=False))
     port = free_port()
     args = [
         binary("prometheus-alertmanager", "alertmanager"),

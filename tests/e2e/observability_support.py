@@ -23,27 +23,38 @@ class Webhook:
     received: list[dict[str, Any]] = field(default_factory=list)
     arrived: threading.Condition = field(default_factory=threading.Condition)
 
-    def alerts(self) -> list[dict[str, Any]]:
-        """Every alert of every notification so far, with the notification's status."""
+    def mark(self) -> int:
+        """Where the notifications so far end: `wait_for(after=...)` looks only past it."""
         with self.arrived:
-            return [alert for body in self.received for alert in body.get("alerts", [])]
+            return len(self.received)
+
+    def alerts(self, after: int = 0) -> list[dict[str, Any]]:
+        """Every alert of every notification so far, each with its notification's
+        `receiver` (the name of Alertmanager's receiver that sent it)."""
+        with self.arrived:
+            return [
+                {**alert, "receiver": body.get("receiver")}
+                for body in self.received[after:]
+                for alert in body.get("alerts", [])
+            ]
 
     def wait_for(
-        self, alertname: str, status: str, timeout_s: float, **labels: str
+        self, alertname: str, status: str, timeout_s: float, after: int = 0, **labels: str
     ) -> dict[str, Any]:
-        """The first alert of that name and status (and these labels) to arrive;
-        AssertionError naming what did arrive, after timeout_s."""
+        """The first alert of that name and status (and these labels) to arrive, in a
+        notification past `after` (see `mark`); AssertionError naming what did arrive,
+        after timeout_s."""
         wanted = {"alertname": alertname, **labels}
         deadline = time.monotonic() + timeout_s
         with self.arrived:
             while True:
-                for alert in self.alerts():
+                for alert in self.alerts(after):
                     found = alert.get("labels", {})
                     if alert.get("status") == status and wanted.items() <= found.items():
                         return alert
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    seen = [(a.get("labels"), a.get("status")) for a in self.alerts()]
+                    seen = [(a.get("labels"), a.get("status")) for a in self.alerts(after)]
                     raise AssertionError(
                         f"no {status} alert {wanted} at the webhook in {timeout_s:.0f}s; "
                         f"it received {seen or 'nothing'}"

@@ -1,8 +1,8 @@
 """The operator's view end to end: a real Prometheus scrapes real tickwatch processes and
 evaluates the repo's rules, and a real Alertmanager delivers what fires to a loopback
-webhook. The worker killed by SIGKILL reaches it as TickwatchWorkerDown; a feed that stops
-during an open session (a 24/7 calendar: always open) as TickwatchFeedStale, and not while
-the feed runs.
+webhook by the repo's routes. The worker killed by SIGKILL reaches the webhook as
+TickwatchWorkerDown; a feed that stops during an open session (a 24/7 calendar: always
+open) as TickwatchFeedStale, and not while the feed runs.
 
 Only the rules' `for:` durations and FeedStale's 2-minute threshold are shortened, by
 explicit changes that fail the test when they no longer find their text.
@@ -10,7 +10,6 @@ explicit changes that fail the test when they no longer find their text.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import uuid
@@ -24,11 +23,12 @@ import pytest
 from schemas.settings import Settings
 from schemas.ticks import Tick
 from streams.dev.broker import spawn_broker
-from streams.dev.children import stop_child
+from streams.dev.children import metrics_urls, stop_child
 from streams.dev.observability import (
     WORKER_JOB,
     RuleChange,
     changed_rules,
+    repo_alertmanager_config,
     repo_rule_files,
     running_alertmanager,
     running_prometheus,
@@ -39,7 +39,6 @@ from streams.replay import publish_ticks
 from streams.topics import topic_specs
 from tests.e2e.observability_support import running_webhook, until
 
-WORKER_LINE = re.compile(r"^tickwatch worker: metrics (http://\S+/metrics)$", re.MULTILINE)
 #: The test's own market: one instrument on an exchange whose session is always open.
 EXCHANGE = "24/7"
 INSTRUMENTS = f"""\
@@ -79,7 +78,7 @@ def served_metrics(log: Path, url: str, timeout_s: float = 60) -> str:
     one line on its output."""
     deadline = time.monotonic() + timeout_s
     while True:
-        said = WORKER_LINE.findall(log.read_text(errors="replace")) if log.exists() else []
+        said = metrics_urls(log, "worker")
         if said:
             assert said == [url], said
             return httpx.get(url, timeout=5).text
@@ -102,7 +101,9 @@ def test_a_killed_worker_reaches_the_webhook_as_worker_down(
     try:
         with (
             running_webhook() as hook,
-            running_alertmanager(tmp_path / "alertmanager", hook.url) as alertmanager,
+            running_alertmanager(
+                tmp_path / "alertmanager", repo_alertmanager_config(hook.url)
+            ) as alertmanager,
             running_prometheus(
                 tmp_path / "prometheus",
                 {WORKER_JOB: [url]},
@@ -111,17 +112,24 @@ def test_a_killed_worker_reaches_the_webhook_as_worker_down(
             ) as prometheus,
         ):
             served_metrics(log, url)
-            until(lambda: prometheus.query(f'up{{job="{WORKER_JOB}"}} == 1'), 30, "a scrape")
-            # (Until that first scrape, the rule's absent() branch may have fired: no
-            # worker scraped yet. This is about this worker, by its instance label.)
+            # Until Prometheus has scraped the worker, the rule may fire: by its absent()
+            # branch, or on a first scrape that came before the worker listened. This is
+            # about the running worker, by its instance label, and what comes after it.
             instance = f"127.0.0.1:{settings.metrics_port}"
+            up = f'up{{instance="{instance}"}} == 1'
             down = f'ALERTS{{alertname="TickwatchWorkerDown", instance="{instance}"}}'
-            assert prometheus.query(down) == [], "WorkerDown for a running worker"
+            until(
+                lambda: prometheus.query(up) and not prometheus.query(down),
+                30,
+                "Prometheus to scrape the running worker, and no WorkerDown for it",
+            )
+            mark = hook.mark()
 
             worker.kill()
             worker.wait()
-            alert = hook.wait_for("TickwatchWorkerDown", "firing", 30, instance=instance)
+            alert = hook.wait_for("TickwatchWorkerDown", "firing", 30, mark, instance=instance)
             assert alert["labels"]["severity"] == "critical"
+            assert alert["receiver"] == "page", "a critical alert pages (the repo's routes)"
             assert alert["labels"]["job"] == WORKER_JOB
             assert alert["annotations"]["runbook_url"].endswith("#tickwatchworkerdown")
             assert alert["annotations"]["summary"]
@@ -176,7 +184,9 @@ def test_a_feed_that_stops_during_its_session_reaches_the_webhook_as_feed_stale(
         until(lambda: lag in served_metrics(log, url), 60, f"{lag} on {url}")
         with (
             running_webhook() as hook,
-            running_alertmanager(tmp_path / "alertmanager", hook.url) as alertmanager,
+            running_alertmanager(
+                tmp_path / "alertmanager", repo_alertmanager_config(hook.url)
+            ) as alertmanager,
             running_prometheus(
                 tmp_path / "prometheus",
                 {WORKER_JOB: [url]},
@@ -201,6 +211,7 @@ def test_a_feed_that_stops_during_its_session_reaches_the_webhook_as_feed_stale(
             alert = hook.wait_for("TickwatchFeedStale", "firing", 40)
             assert alert["labels"]["exchange"] == EXCHANGE
             assert alert["labels"]["severity"] == "warning"
+            assert alert["receiver"] == "team", "a warning goes to the team (the repo's routes)"
             assert "newest_tick" not in alert["labels"], alert["labels"]
             assert alert["annotations"]["runbook_url"].endswith("#tickwatchfeedstale")
             assert worker.poll() is None, "the worker died: a stale feed must come from the feed"

@@ -13,7 +13,9 @@ from streams.dev.observability import (
     WORKER_JOB,
     ObservabilityError,
     RuleChange,
+    alertmanager_config,
     changed_rules,
+    repo_alertmanager_config,
     running_alertmanager,
     running_prometheus,
 )
@@ -61,6 +63,23 @@ def test_rule_changes_apply_or_name_what_they_did_not_find(tmp_path: Path) -> No
     assert "no alert 'NoSuchAlert'" in str(raised.value)
 
 
+def test_the_repos_alertmanager_config_keeps_its_routes_and_posts_to_the_test_webhook() -> None:
+    config = repo_alertmanager_config("http://127.0.0.1:5555/ignored")
+    urls = [h["url"] for r in config["receivers"] for h in r.get("webhook_configs", [])]
+    assert urls and all(url.startswith("http://127.0.0.1:5555/") for url in urls), urls
+    routes = [config["route"], *config["route"].get("routes", [])]
+    assert config["route"]["group_wait"] == config["route"]["group_interval"] == "1s"
+    assert all(r.get("group_wait", "1s") == "1s" for r in routes), routes
+    assert {r["receiver"] for r in routes} >= {"page", "team"}, routes
+
+
+def test_an_alertmanager_config_without_a_webhook_is_named(tmp_path: Path) -> None:
+    source = tmp_path / "alertmanager.yml"
+    source.write_text(yaml.safe_dump({"route": {"receiver": "x"}, "receivers": [{"name": "x"}]}))
+    with pytest.raises(ObservabilityError, match="no webhook receiver"):
+        repo_alertmanager_config("http://127.0.0.1:1/", source)
+
+
 @pytest.mark.slow
 def test_prometheus_scrapes_and_a_firing_rule_reaches_the_webhook(tmp_path: Path) -> None:
     registry = new_registry("worker")
@@ -73,7 +92,7 @@ def test_prometheus_scrapes_and_a_firing_rule_reaches_the_webhook(tmp_path: Path
     try:
         with (
             running_webhook() as hook,
-            running_alertmanager(tmp_path / "am", hook.url) as alertmanager,
+            running_alertmanager(tmp_path / "am", alertmanager_config(hook.url)) as alertmanager,
             running_prometheus(
                 tmp_path / "prom",
                 {WORKER_JOB: [endpoint.url]},
