@@ -19,6 +19,8 @@ from schemas.instruments import InstrumentsFile
 from schemas.rules import DailyMoveRule
 from schemas.settings import Settings
 from schemas.ticks import SessionEnd, Tick
+from streams.metrics import WorkerCounts
+from streams.metrics_timings import Untimed
 from streams.replay import encode
 from tests.integration.support import alerts_on_kafka, read_topic
 
@@ -37,7 +39,8 @@ class Harness:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.redis = Redis.from_url(settings.redis_url)
-        self.store = StateStore(self.redis, settings.key_prefix)
+        self.counts = WorkerCounts()
+        self.store = StateStore(self.redis, settings.key_prefix, Untimed(self.counts))
         self.publisher = KafkaPublisher(settings.kafka_bootstrap)
         self.topics = Topics(
             settings.topic_ticks,
@@ -70,6 +73,9 @@ async def test_a_redelivered_batch_changes_nothing(harness: Harness, settings: S
     engine = await harness.engine()
     first = await engine.process(BATCH)
     assert (first.applied, len(first.alerts)) == (3, 1)
+    assert engine.outbox_pending == 0  # committed, then published
+    newest = datetime(2025, 9, 18, 2, 2, tzinfo=UTC)  # BATCH's last tick
+    assert engine.event_times() == {"24/7": int(newest.timestamp() * 1000)}
     again = await engine.process(BATCH)
     assert (again.applied, again.duplicates, again.alerts) == (0, 3, [])
     # A new worker (empty cache) that is handed the same messages after a rebalance.
@@ -88,6 +94,7 @@ async def test_a_stale_owner_reloads_instead_of_overwriting(
     await new_owner.process(BATCH[1:2])
     result = await old_owner.process(BATCH[1:])
     assert (result.applied, result.duplicates) == (1, 1)
+    assert harness.counts.labelled["retries:stale_state"] == 1  # its first commit refused
     loaded = (await harness.store.load(["BIDU"])).states["BIDU"]
     assert loaded.state.offsets == {0: position(2)} and loaded.state.last == 104.5
     assert loaded.version == 3

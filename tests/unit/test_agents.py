@@ -12,6 +12,7 @@ from alerts.core.decode import Incoming
 from alerts.delivery.errors import DeliveryError
 from alerts.engine.ticks import BatchResult
 from streams import agents
+from streams.metrics import WorkerCounts
 
 BATCH = [Incoming(0, 5, b'{"symbol": "A"}'), Incoming(0, 6, b'{"symbol": "B"}')]
 
@@ -45,8 +46,10 @@ def no_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def test_a_batch_is_retried_from_scratch_while_redis_or_kafka_is_away() -> None:
     engine = FakeEngine(RedisConnectionError("refused"), DeliveryError("timed out"))
-    result = await agents.until_done(engine, BATCH, "ticks")
+    counts = WorkerCounts()
+    result = await agents.until_done(engine, BATCH, "ticks", counts)
     assert (result.applied, engine.attempts, engine.forgotten) == (2, 3, 2)
+    assert counts.labelled == {"retries:unreachable": 2}  # tickwatch_redis_commit_retries_total
 
 
 async def test_a_batch_that_fails_otherwise_is_dead_lettered_whole() -> None:
