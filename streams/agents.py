@@ -187,7 +187,8 @@ def register(
                 timings.published(result.alerts, taken_at)
                 timings.batch("ingest", len(batch), time.perf_counter() - started_s)
                 counts.ingested(settings.topic_ticks, batch, result)
-                counts.seen(both.ingest.event_times())
+                if both.metrics:
+                    counts.seen(both.ingest.event_times())
                 newly_lost = both.ingest.lost - held_before
                 if newly_lost:  # stop fetching what cannot be applied
                     app.consumer.pause_partitions(
