@@ -5,7 +5,9 @@ their own (streams/dev/sse_load.py), all sharing this machine's cores. For each 
 of clients: connect them all, publish a burst of BURST alerts at once, and take each
 (client, alert) receive time minus the alert's send time, on the machine's one
 monotonic clock (sends noted here by alert_id, not written into the alert). The ladder
-stops at the first number of clients that does not all receive the whole burst.
+stops at the first number of clients that does not all receive the whole burst. With
+metrics on, each round also reads what the gateway's own /metrics counted: its
+deliveries, and their mean latency since arrival in its stream.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from typing import Any
 import httpx
 import orjson
 from confluent_kafka import Producer
+from prometheus_client.parser import text_string_to_metric_families
 
 from alerts.delivery.kafka import ALERT_PUBLISHER, producer_for
 from schemas.alerts import Alert
@@ -64,9 +67,11 @@ class Round:
     gateway_cpu_s: float
     clients_cpu_s: float
     failures: dict[str, int]  # why clients fell short, and how many of them
+    # What the gateway's own metrics counted in the round (None with metrics off).
+    gateway_seen: Delivered | None = None
 
     def figures(self) -> dict[str, Any]:
-        values = self.latencies_ms
+        values, seen = self.latencies_ms, self.gateway_seen
         return {
             "clients": self.clients,
             "connected": self.connected,
@@ -79,7 +84,40 @@ class Round:
             "gateway_cpu_s": round(self.gateway_cpu_s, 2),
             "clients_cpu_s": round(self.clients_cpu_s, 2),
             "failures": self.failures,
+            "gateway_deliveries": seen.count if seen is not None else None,
+            "gateway_delivery_mean_ms": round(seen.mean_ms, 1) if seen is not None else None,
         }
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """The gateway's SSE deliveries as its /metrics count them: how many, and the sum of
+    their latencies since arrival in its stream."""
+
+    count: int
+    sum_s: float
+
+    def __sub__(self, before: Delivered) -> Delivered:
+        return Delivered(self.count - before.count, self.sum_s - before.sum_s)
+
+    @property
+    def mean_ms(self) -> float:
+        return self.sum_s / self.count * 1000 if self.count else float("nan")
+
+
+def delivered(metrics_url: str) -> Delivered:
+    """The gateway's SSE deliveries so far, scraped from its /metrics."""
+    page = httpx.get(metrics_url, timeout=10).text
+    count, sum_s = 0, 0.0
+    for family in text_string_to_metric_families(page):
+        for sample in family.samples:
+            if sample.labels.get("transport") != "sse":
+                continue
+            if sample.name == "tickwatch_gateway_delivery_seconds_count":
+                count = int(sample.value)
+            elif sample.name == "tickwatch_gateway_delivery_seconds_sum":
+                sum_s = sample.value
+    return Delivered(count, sum_s)
 
 
 def run_gateway_bench(ladder: Sequence[int], emit: Callable[[str], None] = print) -> dict[str, Any]:
@@ -184,6 +222,7 @@ def _round(
         # Subscribed to the fan-out, not only answered: the burst goes live to every one.
         wait_until(lambda: _fanout_clients(gateway) >= connected, 60,
                    f"{connected} clients on the gateway's fan-out", gateway.log)  # fmt: skip
+        seen_before = delivered(gateway.metrics_url) if gateway.metrics_url is not None else None
         cpu_before = cpu_seconds(gateway.process.pid)
         sent = _publish(producer, gateway.settings.topic_alerts, [_alert(n) for n in range(BURST)])
         try:
@@ -195,7 +234,24 @@ def _round(
         stop_child(load)
     if not out.exists():
         raise BenchError(f"the clients wrote no results; see {folder / 'clients.log'}")
-    return _measured(orjson.loads(out.read_bytes()), sent, clients, connected, gateway_cpu)
+    measured = _measured(orjson.loads(out.read_bytes()), sent, clients, connected, gateway_cpu)
+    if gateway.metrics_url is not None and seen_before is not None:
+        # Scraped before and after the CPU readings, so the scrapes are not in the round's.
+        seen = _seen_since(gateway.metrics_url, seen_before, len(measured.latencies_ms))
+        measured = replace(measured, gateway_seen=seen)
+    return measured
+
+
+def _seen_since(metrics_url: str, before: Delivered, received: int) -> Delivered:
+    """What the gateway counted since `before`, once it has counted the `received`
+    deliveries the clients saw (it counts a write just after the client may read it), or
+    after a few seconds."""
+    deadline = time.monotonic() + 5
+    while (seen := delivered(metrics_url) - before).count < received:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    return seen
 
 
 def _connected(load: subprocess.Popen[bytes], timeout_s: float, log: Path) -> int:
@@ -252,10 +308,16 @@ _COLUMNS = ("clients", "received all", "p50 ms", "p99 ms", "max ms", "gateway CP
 
 
 def _row(figures: dict[str, Any]) -> str:
-    return (
+    row = (
         f"clients {figures['clients']}: {figures['received_all']} received all {BURST}; "
         f"p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, max {figures['max_ms']} ms"
     )
+    if figures["gateway_deliveries"] is not None:
+        row += (
+            f"; the gateway's metrics: {figures['gateway_deliveries']} deliveries, "
+            f"{figures['gateway_delivery_mean_ms']} ms mean since arrival"
+        )
+    return row
 
 
 def table(result: dict[str, Any]) -> str:

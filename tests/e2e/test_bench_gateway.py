@@ -1,5 +1,6 @@
 """`tickwatch bench --gateway --quick`: the gateway benchmark still runs end to end, with
-1 and 20 clients each receiving the whole burst (speed is not checked)."""
+1 and 20 clients each receiving the whole burst, as the gateway's metrics count it too
+(speed is not checked)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ def test_the_quick_gateway_benchmark_measures_every_client_and_alert(tmp_path: P
         assert measured["received_all"] == measured["connected"] == clients, measured
         assert measured["deliveries"] == clients * BURST, measured
         assert measured["failures"] == {}
+        # The gateway's own metrics counted the same deliveries.
+        assert measured["gateway_deliveries"] == clients * BURST, measured
+        assert measured["gateway_delivery_mean_ms"] > 0, measured
         latencies = [measured[q] for q in ("p50_ms", "p99_ms", "max_ms")]
         assert all(math.isfinite(v) and v > 0 for v in latencies), measured
         assert latencies == sorted(latencies), measured
