@@ -234,10 +234,13 @@ def test_a_worker_without_kafka_waits_then_stops_in_one_line(redis_url: str) -> 
         "TICKWATCH_KAFKA_BOOTSTRAP": bootstrap,
         "TICKWATCH_KAFKA_WAIT_S": "6",
         "TICKWATCH_REDIS_URL": redis_url,
+        "TICKWATCH_METRICS_PORT": "0",  # the default 9108 may be another worker's
     }
     done = run(["worker"], env, timeout=60)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and "\x1b" not in done.stdout + done.stderr
+    # Its metrics were served while it waited (a worker waiting for Kafka is up).
+    assert re.match(r"tickwatch worker: metrics http://127\.0\.0\.1:\d+/metrics\n$", done.stdout)
     *attempts, last = done.stderr.strip().splitlines()
     assert last.startswith(f"tickwatch worker: error: Kafka at {bootstrap} not ready after 6s")
     assert "TICKWATCH_KAFKA_WAIT_S" in last and "Connection refused" in last
@@ -259,6 +262,7 @@ def test_a_worker_without_its_ticks_topic_says_run_topics(redis_url: str) -> Non
             "TICKWATCH_KAFKA_BOOTSTRAP": broker.bootstrap,
             "TICKWATCH_KAFKA_WAIT_S": "2",
             "TICKWATCH_REDIS_URL": redis_url,
+            "TICKWATCH_METRICS_PORT": "0",
         }
         done = run(["worker"], env, timeout=60)
     finally:
