@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 DENIED = "missing or invalid token"
 #: WebSocket close code for a refused token (4000-4999: the application's own codes).
 WS_DENIED = 4401
+#: Where a refused WebSocket's HTTP status is left in the scope's state: the socket is
+#: accepted only to be closed, and the request counts (request_counts.py) read it.
+REFUSED_STATUS = "refused_status"
 
 #: Paths anyone may read: the page, its files, health, the API's description.
 PUBLIC_PATHS = frozenset({"/", "/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect"})
@@ -84,6 +87,7 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, body:
     if scope["type"] == "websocket":
         # Browsers and most clients only report a close code from an accepted socket;
         # a refused handshake reads as a network error.
+        scope.setdefault("state", {})[REFUSED_STATUS] = status
         await receive()  # websocket.connect
         await send({"type": "websocket.accept"})
         code = WS_DENIED if status == 401 else 1013  # 1013: try again later

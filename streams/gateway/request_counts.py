@@ -15,12 +15,14 @@ from fastapi.routing import RouteContext, iter_route_contexts
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from streams.gateway.auth import REFUSED_STATUS
 from streams.gateway.metrics import GatewayMetrics
 
 UNMATCHED = "unmatched"
 
 #: What a WebSocket handshake is counted as: accepted (101 Switching Protocols), or
-#: closed before it was accepted (403, as uvicorn answers then).
+#: closed before it was accepted (403, as uvicorn answers then). One the token gate
+#: accepts only to close it (4401) counts as the 401 (or 503) it stands for.
 _WS_ACCEPTED, _WS_REFUSED = 101, 403
 
 
@@ -60,7 +62,7 @@ class RequestCounts:
         async def counting_send(message: Message) -> None:
             nonlocal counted
             if not counted:
-                code = _code(message)
+                code = _code(message, scope)
                 if code is not None:
                     counted = True
                     self._metrics.requested(route, code)
@@ -74,13 +76,13 @@ class RequestCounts:
             raise
 
 
-def _code(message: Message) -> int | None:
+def _code(message: Message, scope: Scope) -> int | None:
     """The status an ASGI message gives the request, if it is the one that does."""
     kind = message["type"]
     if kind in ("http.response.start", "websocket.http.response.start"):
         return int(message["status"])
     if kind == "websocket.accept":
-        return _WS_ACCEPTED
+        return int(scope.get("state", {}).get(REFUSED_STATUS, _WS_ACCEPTED))
     if kind == "websocket.close":
         return _WS_REFUSED
     return None

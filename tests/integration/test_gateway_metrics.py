@@ -15,6 +15,7 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from alerts.delivery.access import Users
 from tests.integration.gateway_support import (
@@ -146,9 +147,15 @@ async def test_requests_parts_and_partitions(gateway: Gateway, token: str) -> No
         assert (await client.get("/v1/alerts")).status_code == 401
         assert (await client.get("/v1/alerts", headers=bearer(token))).status_code == 200
         assert (await client.get("/no/such/page", headers=bearer(token))).status_code == 404
+    refused = gateway.ws_url("/v1/alerts/ws")
+    async with asyncio.timeout(10), connect(refused, additional_headers=bearer("tw_x")) as socket:
+        with pytest.raises(ConnectionClosed) as closed:
+            await socket.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
     samples = await scrape(gateway)
     requests = "tickwatch_gateway_http_requests_total{code=%s,route=%s}"
     assert samples[requests % ("401", "/v1/alerts")] == 1
+    assert samples[requests % ("401", "/v1/alerts/ws")] == 1
     assert samples[requests % ("200", "/v1/alerts")] >= 1
     assert samples[requests % ("404", "unmatched")] == 1
     assert not [name for name in samples if "/no/such/page" in name]

@@ -72,3 +72,33 @@ def test_requests_are_counted_only_with_metrics(enabled: bool) -> None:
     assert len(counting) == (1 if enabled else 0)
     if enabled:
         assert app.user_middleware[0].cls is RequestCounts  # outermost: sees every guard
+
+
+async def test_a_websocket_refused_by_the_gate_counts_as_its_401() -> None:
+    # The gate accepts the socket only to close it with 4401: not a 101.
+    metrics = GatewayMetrics()
+    app = create_app(Settings(), metrics)
+    app.state.users = Users()
+    scope = {
+        "type": "websocket",
+        "path": "/v1/alerts/ws",
+        "raw_path": b"/v1/alerts/ws",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"authorization", b"Bearer wrong")],
+        "state": {},
+    }
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    assert [(m["type"], m.get("code")) for m in sent] == [
+        ("websocket.accept", None),
+        ("websocket.close", 4401),
+    ]
+    assert dict(metrics.requests) == {("/v1/alerts/ws", "401"): 1}
