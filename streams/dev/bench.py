@@ -283,6 +283,10 @@ def run_bench(quick: bool, emit: Callable[[str], None] = print) -> dict[str, Any
         batched = pipeline(stage_settings(base, "batched", files), redis, ticks, scale.batch, 1,
                            log)  # fmt: skip
         emit(f"bench: (c) pipeline, batches of {scale.batch}: {batched.rate:,.0f} ticks/s")
+        # (e) The same stage with metrics off, right after it, on the same machine.
+        off = pipeline(stage_settings(base, "batched_off", files, metrics=False), redis, ticks,
+                       scale.batch, 1, log)  # fmt: skip
+        emit(f"bench: (e) batched again, metrics off: {off.rate:,.0f} ticks/s")
         two = pipeline(stage_settings(base, "two", files), redis, ticks, None, 2, log)
         emit(f"bench: (c) pipeline, two workers: {two.rate:,.0f} ticks/s")
         lat = latency(stage_settings(base, "latency", files), redis, scale, hot, log,
@@ -291,10 +295,7 @@ def run_bench(quick: bool, emit: Callable[[str], None] = print) -> dict[str, Any
         light = latency(stage_settings(base, "light", files), redis, scale, hot, log,
                         scale.rate // 5, scale.latency_s)  # fmt: skip
         emit(f"bench: (d) latency at {scale.rate // 5:,}/s, one worker, over {len(light)} alerts")
-        # (e) The same two stages with metrics off, right after, on the same machine.
-        off = pipeline(stage_settings(base, "batched_off", files, metrics=False), redis, ticks,
-                       scale.batch, 1, log)  # fmt: skip
-        emit(f"bench: (e) batched again, metrics off: {off.rate:,.0f} ticks/s")
+        # (e) The light latency stage again with metrics off, right after it.
         light_off = latency(stage_settings(base, "light_off", files, metrics=False), redis,
                             scale, hot, log, scale.rate // 5, scale.latency_s)  # fmt: skip
         emit(f"bench: (e) light latency again, metrics off, over {len(light_off)} alerts")
