@@ -113,21 +113,21 @@ def binary(*names: str) -> str:
 
 
 def scrape_config(targets: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
-    """A scrape job per job name, its targets given as metrics URLs (one job per path)."""
+    """A scrape job per job name, its targets given as metrics URLs; ObservabilityError
+    when one job's URLs differ in path (Prometheus has one path per job)."""
     jobs = []
     for job, urls in targets.items():
-        by_path: dict[str, list[str]] = {}
-        for url in urls:
-            parts = urlsplit(url)
-            by_path.setdefault(parts.path or "/metrics", []).append(parts.netloc)
-        for path, hosts in sorted(by_path.items()):
-            jobs.append(
-                {
-                    "job_name": job,
-                    "metrics_path": path,
-                    "static_configs": [{"targets": hosts}],
-                }
-            )
+        parts = [urlsplit(url) for url in urls]
+        paths = {part.path or "/metrics" for part in parts}
+        if len(paths) > 1:
+            raise ObservabilityError(f"job {job}: one metrics path per job, not {sorted(paths)}")
+        jobs.append(
+            {
+                "job_name": job,
+                "metrics_path": paths.pop() if paths else "/metrics",
+                "static_configs": [{"targets": [part.netloc for part in parts]}],
+            }
+        )
     return jobs
 
 
