@@ -50,9 +50,9 @@ class Latencies:
         if not entries:
             return
         counts, bounds = self.counts, self._bounds_ms
-        # Entries come in stream order, and those the ingest appended in one call mostly
-        # share their millisecond: when the first and the last do, so do all between,
-        # and a burst's batch is counted at once.
+        # Entries come in stream order: when the first and the last share their
+        # millisecond, so do all between, and the write is counted in one step. Else
+        # a lookup only where the millisecond changes (a burst's write spans a few).
         first = _arrival_ms(entries[0])
         if first == _arrival_ms(entries[-1]):
             # Redis's clock and ours: on two hosts they may differ a little.
