@@ -40,6 +40,6 @@ def test_the_quick_benchmark_measures_every_figure(tmp_path: Path) -> None:
     assert cost["alerts_with"] > 0 and cost["alerts_without"] > 0
     assert math.isfinite(cost["p99_ms_with"]) and math.isfinite(cost["p99_ms_without"])
     rows = ("(a) raw", "(b) bare Faust", "(c) pipeline, single", "(d) p50", "Redis round",
-            "(e) metrics: batched", "(e) metrics: light p99")  # fmt: skip
+            "(e) metrics: batched", "(e) metrics: p99")  # fmt: skip
     for row in rows:
         assert row in done.stdout
