@@ -189,9 +189,10 @@ class WorkerCollector(Collector):
 
 
 def is_open(calendar: ExchangeCalendar, now_ms: int) -> bool:
-    """Whether a session of the calendar is open now (grace windows and auctions aside)."""
+    """Whether a session of the calendar is open now: grace windows, auctions and a midday
+    break (HKEX's lunch, when no tick comes and the feed is not stale) aside."""
     session = calendar.session_at(now_ms)
-    return session is not None and session.open_ms <= now_ms <= session.close_ms
+    return session is not None and session.trading_at(now_ms)
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:

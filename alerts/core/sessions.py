@@ -34,19 +34,32 @@ _DAY_MS = 86_400_000
 # the Unix epoch would end its session at once. Until they do not, calendars begin here.
 _EARLIEST = date(1970, 1, 1)
 _DEFAULT_HORIZON = timedelta(days=2 * 365)
+# How exchange_calendars' nanosecond arrays say "no break": pandas' NaT.
+_NAT = -(2**63)
 # Shown in UnknownExchangeError after the closest matches to the unknown name.
 _FAMILIAR = ("XHKG", "XNAS", "XNYS", "XLON", "XTKS", "24/7")
 
 
 @dataclass(frozen=True)
 class Session:
-    """One trading session: its label and its open and close, UTC-aware and in epoch ms."""
+    """One trading session: its label and its open and close, UTC-aware and in epoch ms;
+    its midday break in epoch ms (HKEX's lunch), None where it has none."""
 
     day: date
     open: datetime
     close: datetime
     open_ms: int
     close_ms: int
+    break_start_ms: int | None = None
+    break_end_ms: int | None = None
+
+    def trading_at(self, ts_ms: int) -> bool:
+        """Whether the market trades at ts: open to close, its break aside."""
+        if not self.open_ms <= ts_ms <= self.close_ms:
+            return False
+        if self.break_start_ms is None or self.break_end_ms is None:
+            return True
+        return not self.break_start_ms <= ts_ms < self.break_end_ms
 
 
 class UnknownExchangeError(ValueError):
@@ -375,11 +388,21 @@ def _schedule(
 def _sessions_of(calendar: xc.ExchangeCalendar) -> list[Session]:
     opens_ms: list[int] = (calendar.opens_nanos // 1_000_000).tolist()
     closes_ms: list[int] = (calendar.closes_nanos // 1_000_000).tolist()
+    breaks: zip[tuple[int, int]] = zip(
+        calendar.break_starts_nanos.tolist(), calendar.break_ends_nanos.tolist(), strict=True
+    )
     days: list[date] = [label.date() for label in calendar.sessions]
     return [
-        Session(day, _utc(open_ms), _utc(close_ms), open_ms, close_ms)
-        for day, open_ms, close_ms in zip(days, opens_ms, closes_ms, strict=True)
+        Session(day, _utc(open_ms), _utc(close_ms), open_ms, close_ms, *_break_ms(*pause))
+        for day, open_ms, close_ms, pause in zip(days, opens_ms, closes_ms, breaks, strict=True)
     ]
+
+
+def _break_ms(start_ns: int, end_ns: int) -> tuple[int | None, int | None]:
+    """A session's break in epoch ms; (None, None) for none (NaT, pandas' smallest int)."""
+    if start_ns == _NAT or end_ns == _NAT:
+        return None, None
+    return start_ns // 1_000_000, end_ns // 1_000_000
 
 
 def _utc(ms: int) -> datetime:

@@ -128,6 +128,8 @@ def test_an_exchange_is_open_only_within_a_session() -> None:
     assert is_open(HK, ms("10:00:05"))
     assert not is_open(HK, ms("17:00:00"))  # after the close (and its auction)
     assert not is_open(HK, ms("10:00:00", day=20))  # a Saturday
+    assert not is_open(HK, ms("12:30:00"))  # lunch: no tick comes, the feed is not stale
+    assert is_open(HK, ms("13:00:00"))  # the afternoon session
 
 
 def test_timings_are_observed_once_per_batch_alert_and_commit() -> None:

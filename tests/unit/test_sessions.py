@@ -94,6 +94,8 @@ def test_a_session_carries_its_utc_open_and_close(hkg: ExchangeCalendar) -> None
         close=datetime(2025, 9, 18, 8, 0, tzinfo=UTC),
         open_ms=ms(THURSDAY, 9, 30, HKT),
         close_ms=ms(THURSDAY, 16, 0, HKT),
+        break_start_ms=ms(THURSDAY, 12, 0, HKT),
+        break_end_ms=ms(THURSDAY, 13, 0, HKT),
     )
 
 
@@ -444,3 +446,16 @@ def test_building_earlier_sessions_on_demand_changes_no_answer(
 @cache
 def long_rows() -> list[tuple[date, int, int]]:
     return [(s.day, s.open_ms, s.close_ms) for s in long_schedule()]
+
+
+def test_a_session_knows_its_midday_break(hkg: ExchangeCalendar) -> None:
+    session = hkg.session(THURSDAY)
+    assert session is not None
+    assert session.break_start_ms == ms(THURSDAY, 12, 0, HKT)
+    assert session.break_end_ms == ms(THURSDAY, 13, 0, HKT)
+    assert session.trading_at(ms(THURSDAY, 11, 59, HKT))
+    assert not session.trading_at(ms(THURSDAY, 12, 30, HKT))
+    assert session.trading_at(ms(THURSDAY, 13, 0, HKT))
+    nasdaq = get_calendar("XNAS").session(THURSDAY)
+    assert nasdaq is not None and nasdaq.break_start_ms is None
+    assert nasdaq.trading_at(nasdaq.open_ms + 3_600_000)
