@@ -19,7 +19,7 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from alerts.core.decode import Incoming
+from alerts.core.decode import Incoming, RejectReason
 from alerts.engine.ticks import BatchResult
 from streams.gaps import Gap
 
@@ -75,7 +75,7 @@ class WorkerCounts:
             if ts_ms > self.event_ms.get(exchange, -1):
                 self.event_ms[exchange] = ts_ms
 
-    def dead_lettered(self, topic: str, batch: Sequence[Incoming], reason: str) -> None:
+    def dead_lettered(self, topic: str, batch: Sequence[Incoming], reason: RejectReason) -> None:
         """A whole batch went to the dead-letter topic (internal_error)."""
         self.messages += len(batch)
         self.ticks += len(batch)

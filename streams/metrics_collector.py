@@ -15,6 +15,7 @@ from typing import Protocol
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from alerts.core.decode import REJECT_REASONS
 from alerts.core.index_agent import IndexState, freshness
 from alerts.core.market import Market
 from alerts.core.sessions import ExchangeCalendar
@@ -79,7 +80,7 @@ class WorkerCollector(Collector):
         yield _by("ticks_ignored", "Ticks not applied, by reason.", "reason", ignored)
         yield _by(
             "ticks_dead_lettered", "Ticks sent to the dead-letter topic, by reason.", "reason",
-            _labels(labelled, "dead_letters"),
+            _labels(labelled, "dead_letters", REJECT_REASONS),
         )  # fmt: skip
         yield _by(
             "ticks_lost", "Messages skipped where Kafka had deleted them before they were read.",

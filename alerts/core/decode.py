@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import pydantic_core
 from pydantic import ValidationError
@@ -55,13 +56,25 @@ class SessionEndAt:
 #: every attempt to dead-letter it, and with it its batch.
 DEAD_LETTER_MAX_BYTES = 512 * 1024
 
+#: Why a message was dead-lettered: its `reason` header, and a metric label, so a bounded set.
+RejectReason = Literal[
+    "invalid_json",
+    "invalid_tick",
+    "unknown_exchange",
+    "unknown_instrument",
+    "outside_session",
+    "beyond_calendar",
+    "internal_error",
+]
+REJECT_REASONS: tuple[RejectReason, ...] = get_args(RejectReason)
+
 
 @dataclass(frozen=True)
 class Rejected:
     """A message that cannot be applied, and why: it goes to the dead-letter topic."""
 
     message: Incoming
-    reason: str
+    reason: RejectReason
     detail: str
 
     def letter(self) -> tuple[bytes | None, tuple[tuple[str, bytes], ...]]:
@@ -179,7 +192,7 @@ def _in_a_tick(loc: tuple[int | str, ...]) -> bool:
 
 def _invalid(message: Incoming, error: ValidationError) -> Rejected:
     invalid_json = any(item["type"] == "json_invalid" for item in error.errors())
-    reason = "invalid_json" if invalid_json else "invalid_tick"
+    reason: RejectReason = "invalid_json" if invalid_json else "invalid_tick"
     return Rejected(message, reason, describe(error))
 
 

@@ -17,7 +17,7 @@ import orjson
 
 from alerts.core.batch import BatchStep, Moved, apply_batch, expect_close, held_apart
 from alerts.core.clock import SessionClock
-from alerts.core.decode import Incoming, Rejected, Routed, TickAt, route
+from alerts.core.decode import Incoming, Rejected, RejectReason, Routed, TickAt, route
 from alerts.core.instrument import InstrumentState
 from alerts.core.market import Market
 from alerts.core.outbox import OutboxEntry, first_marks
@@ -116,12 +116,14 @@ class Engine:
         await self._publisher.publish(step.forwards)
         # Last: a batch retried while Redis is away does not dead-letter its rejects again.
         await self._dead_letter(rejected)
-        rejected_by = dict(Counter(r.reason for r in rejected))
+        rejected_by: dict[str, int] = dict(Counter(r.reason for r in rejected))
         return BatchResult(
             step.applied, step.duplicates, held, dict(step.ignored), rejected_by, [*step.alerts]
         )
 
-    async def dead_letter(self, batch: Sequence[Incoming], reason: str, detail: str) -> None:
+    async def dead_letter(
+        self, batch: Sequence[Incoming], reason: RejectReason, detail: str
+    ) -> None:
         """Send every message of a batch to the dead-letter topic, unchanged, with why."""
         await self._dead_letter([Rejected(message, reason, detail) for message in batch])
 

@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from alerts.core.decode import Incoming
+from alerts.core.decode import REJECT_REASONS, Incoming
 from alerts.core.index_agent import IndexState, snapshot
 from alerts.core.sessions import get_calendar
 from alerts.engine.ticks import BatchResult
@@ -78,6 +78,8 @@ def test_the_counts_are_exported_as_counters_by_bounded_labels() -> None:
         'tickwatch_ticks_ignored_total{reason="duplicate"}': 1,
         'tickwatch_ticks_ignored_total{reason="held"}': 2,
         'tickwatch_ticks_ignored_total{reason="late_tick"}': 1,
+        # Every reason from the start, so that increase() sees a first dead letter too.
+        **{f'tickwatch_ticks_dead_lettered_total{{reason="{r}"}}': 0 for r in REJECT_REASONS},
         'tickwatch_ticks_dead_lettered_total{reason="invalid_tick"}': 2,
         'tickwatch_ticks_lost_total{topic="constituents"}': 0,
         'tickwatch_ticks_lost_total{topic="ticks"}': 15,
