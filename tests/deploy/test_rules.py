@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.documented_metrics import COUNTERS, GAUGES, HISTOGRAMS
+
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 CONFIG = PROMETHEUS / "prometheus.yml"
@@ -23,46 +25,6 @@ RULE_TESTS = sorted((PROMETHEUS / "tests").glob("*.yml"))
 ALERTMANAGER = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
 RUNBOOK = ROOT / "docs" / "runbook.md"
 
-# The contract's metrics (README, "Metrics"), by type. The lead may later read them
-# from the README's table instead.
-COUNTERS = {
-    "tickwatch_messages_consumed_total",
-    "tickwatch_ticks_consumed_total",
-    "tickwatch_ticks_applied_total",
-    "tickwatch_ticks_ignored_total",
-    "tickwatch_ticks_dead_lettered_total",
-    "tickwatch_ticks_lost_total",
-    "tickwatch_alerts_total",
-    "tickwatch_index_ticks_total",
-    "tickwatch_redis_roundtrips_total",
-    "tickwatch_redis_commit_retries_total",
-    "tickwatch_index_alerts_total",
-    "tickwatch_gateway_alerts_ingested_total",
-    "tickwatch_gateway_alerts_lost_total",
-    "tickwatch_gateway_deliveries_total",
-    "tickwatch_gateway_http_requests_total",
-}
-GAUGES = {
-    "tickwatch_consumer_lag_messages",
-    "tickwatch_partitions_assigned",
-    "tickwatch_last_tick_timestamp_seconds",
-    "tickwatch_event_time_lag_seconds",
-    "tickwatch_exchange_open",
-    "tickwatch_outbox_pending_alerts",
-    "tickwatch_index_level",
-    "tickwatch_index_coverage_ratio",
-    "tickwatch_index_stale_constituents",
-    "tickwatch_gateway_partitions_assigned",
-    "tickwatch_gateway_connections",
-    "tickwatch_gateway_part_up",
-}
-HISTOGRAMS = {
-    "tickwatch_tick_to_alert_seconds",
-    "tickwatch_batch_size_ticks",
-    "tickwatch_batch_duration_seconds",
-    "tickwatch_redis_commit_seconds",
-    "tickwatch_gateway_delivery_seconds",
-}
 PARTS = ("bucket", "count", "sum")
 SERIES = COUNTERS | GAUGES | {f"{h}_{part}" for h in HISTOGRAMS for part in PARTS}
 TICKWATCH_NAME = re.compile(r"\btickwatch_[a-z0-9_]+")

@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import httpx
 import orjson
 import pytest
-from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from alerts.delivery.access import Users
+from streams.dev.gateways import add_user
+from tests.documented_metrics import undocumented
 from tests.integration.gateway_support import (
     Gateway,
     bearer,
@@ -40,14 +40,7 @@ def gateway(redis_url: str) -> Iterator[Gateway]:
 
 @pytest.fixture(scope="module")
 def token(gateway: Gateway) -> str:
-    async def add() -> str:
-        redis = Redis.from_url(gateway.settings.redis_url or "")
-        try:
-            return await Users(redis, gateway.settings.key_prefix).add("alice")
-        finally:
-            await redis.aclose()
-
-    return asyncio.run(add())
+    return add_user(gateway.settings.redis_url or "", gateway.settings.key_prefix, "alice")
 
 
 async def scrape(gateway: Gateway) -> dict[str, float]:
@@ -176,6 +169,7 @@ def test_promtool_accepts_the_page(gateway: Gateway) -> None:
         [promtool, "check", "metrics"], input=page, capture_output=True, text=True, timeout=30
     )
     assert (checked.returncode, checked.stdout + checked.stderr) == (0, "")
+    assert undocumented(page) == {}, "export nothing the README's metric tables do not list"
 
 
 def test_the_metrics_have_a_port_of_their_own(gateway: Gateway) -> None:

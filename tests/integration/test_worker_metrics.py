@@ -20,6 +20,7 @@ from streams.dev.children import metrics_urls, stop_child
 from streams.dev.redis_server import free_port
 from streams.dev.workers import start_worker, wait_until
 from streams.replay import publish_ticks
+from tests.documented_metrics import undocumented
 from tests.integration.support import alerts_on_kafka, processed_all
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -130,6 +131,7 @@ def test_the_counters_say_what_the_worker_did_and_promtool_accepts_them(
         dict(labels)["component"] for (name, labels) in found if name == "tickwatch_build_info"
     }
     assert build == {"worker"}
+    assert undocumented(text) == {}, "export nothing the README's metric tables do not list"
 
     promtool = shutil.which("promtool")
     assert promtool is not None, "promtool (Debian's prometheus package) is needed"
