@@ -14,12 +14,11 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import orjson
 import pytest
-from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 
-from alerts.delivery.access import Users
 from alerts.delivery.stream import position_key
 from schemas.alerts import Alert
+from streams.dev.gateways import add_user
 from tests.integration.gateway_support import (
     Gateway,
     alerts_of,
@@ -43,14 +42,7 @@ def gateway(redis_url: str) -> Iterator[Gateway]:
 
 @pytest.fixture(scope="module")
 def token(gateway: Gateway) -> str:
-    async def add() -> str:
-        redis = Redis.from_url(gateway.settings.redis_url or "")
-        try:
-            return await Users(redis, gateway.settings.key_prefix).add("alice")
-        finally:
-            await redis.aclose()
-
-    return asyncio.run(add())
+    return add_user(gateway.settings.redis_url or "", gateway.settings.key_prefix, "alice")
 
 
 @pytest.fixture
