@@ -16,6 +16,7 @@ from prometheus_client import (
     PROCESS_COLLECTOR,
     CollectorRegistry,
     Info,
+    disable_created_metrics,
     start_http_server,
 )
 
@@ -33,6 +34,9 @@ def new_registry(component: str) -> CollectorRegistry:
     """A registry for one process (`component`: worker or gateway): its own metrics
     are added to it, beside the process's CPU, memory, file descriptors and GC, and
     `tickwatch_build_info`."""
+    # No `_created` gauge beside each histogram: it is one more series per label set that
+    # no dashboard or rule reads (a process-wide switch of prometheus_client).
+    disable_created_metrics()
     registry = CollectorRegistry(auto_describe=True)
     for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
         registry.register(collector)
