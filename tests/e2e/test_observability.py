@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -49,7 +50,7 @@ from streams.dev.redis_server import free_port
 from streams.dev.workers import start_worker
 from streams.replay import publish_ticks
 from streams.topics import topic_specs
-from tests.e2e.observability_support import running_webhook, until
+from tests.e2e.observability_support import Webhook, running_webhook, until
 from tests.e2e.test_cli import TICKWATCH
 from tools.dashboards import DASHBOARD_FILES, annotation_queries, panel_queries
 
@@ -256,6 +257,23 @@ def served_metrics(log: Path, url: str, timeout_s: float = 60) -> str:
         time.sleep(0.1)
 
 
+@contextmanager
+def operator_alerting(
+    folder: Path, worker_url: str, rules: list[Path]
+) -> Iterator[tuple[Webhook, Prometheus]]:
+    """A loopback webhook behind the repo's Alertmanager routes, and a Prometheus scraping
+    one worker with these rules and notifying that Alertmanager."""
+    with (
+        running_webhook() as hook,
+        running_alertmanager(folder / "alertmanager", repo_alertmanager_config(hook.url)) as am,
+        running_prometheus(
+            folder / "prometheus", {WORKER_JOB: [worker_url]}, rule_files=rules,
+            alertmanager=am.url,
+        ) as prometheus,
+    ):  # fmt: skip
+        yield hook, prometheus
+
+
 @pytest.mark.slow
 def test_a_killed_worker_reaches_the_webhook_as_worker_down(
     settings: Settings, tmp_path: Path
@@ -267,18 +285,7 @@ def test_a_killed_worker_reaches_the_webhook_as_worker_down(
     log = tmp_path / "worker.log"
     worker = start_worker(settings, log)
     try:
-        with (
-            running_webhook() as hook,
-            running_alertmanager(
-                tmp_path / "alertmanager", repo_alertmanager_config(hook.url)
-            ) as alertmanager,
-            running_prometheus(
-                tmp_path / "prometheus",
-                {WORKER_JOB: [url]},
-                rule_files=rules,
-                alertmanager=alertmanager.url,
-            ) as prometheus,
-        ):
+        with operator_alerting(tmp_path, url, rules) as (hook, prometheus):
             served_metrics(log, url)
             # Until Prometheus has scraped the worker, the rule may fire: by its absent()
             # branch, or on a first scrape that came before the worker listened. This is
@@ -350,18 +357,7 @@ def test_a_feed_that_stops_during_its_session_reaches_the_webhook_as_feed_stale(
         # with no tick yet is stale by the rule's own design.
         lag = f'tickwatch_event_time_lag_seconds{{exchange="{EXCHANGE}"}}'
         until(lambda: lag in served_metrics(log, url), 60, f"{lag} on {url}")
-        with (
-            running_webhook() as hook,
-            running_alertmanager(
-                tmp_path / "alertmanager", repo_alertmanager_config(hook.url)
-            ) as alertmanager,
-            running_prometheus(
-                tmp_path / "prometheus",
-                {WORKER_JOB: [url]},
-                rule_files=rules,
-                alertmanager=alertmanager.url,
-            ) as prometheus,
-        ):
+        with operator_alerting(tmp_path, url, rules) as (hook, prometheus):
             began = time.monotonic()
             opened = f'tickwatch_exchange_open{{exchange="{EXCHANGE}"}} == 1'
             until(lambda: prometheus.query(opened), 30, f"Prometheus to see {opened}")
